@@ -1,0 +1,168 @@
+"""The exceptions beanstalkm raises, and the table from server status to exception."""
+
+from __future__ import annotations
+
+
+class BeanstalkmException(Exception):
+    """Base of every exception raised by beanstalkm."""
+
+
+class InvalidArgument(BeanstalkmException, ValueError):
+    """An argument cannot be sent to beanstalkd; raised before any byte is sent."""
+
+
+class UnexpectedResponse(BeanstalkmException):
+    """The server sent a reply that makes no sense for the command.
+
+    ``args`` is ``(command, status, reply_args)``; for garbage that is not a reply
+    at all, ``status`` holds the raw bytes received. The connection is reset.
+    """
+
+
+class SocketError(BeanstalkmException):
+    """The connection failed: refused, timed out or closed by the server.
+
+    Nothing half-read is left behind; the next command reconnects.
+    """
+
+
+class ReservationLost(SocketError):
+    """The connection that reserved this job was lost, so the server released the job.
+
+    Another worker may hold it now: neither release, bury, touch nor delete it.
+    """
+
+
+class InvalidMessage(BeanstalkmException):
+    """A message envelope failed schema validation while strict validation was asked for.
+
+    ``message`` holds the received :class:`~beanstalkm.Message`, still reserved, so it
+    can be buried or deleted.
+    """
+
+    def __init__(self, reason: str, message: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+
+
+class CommandFailed(BeanstalkmException):
+    """The server answered a command with an error status.
+
+    ``args`` is ``(command, status, reply_args)``, e.g.
+    ``("ignore", "NOT_IGNORED", ())``. Subclasses name each status.
+    """
+
+    #: The status this class stands for; ``""`` on the base class.
+    status: str = ""
+
+    def __init__(self, command: str, status: str, reply_args: tuple[str, ...] = ()) -> None:
+        super().__init__(command, status, reply_args)
+        self.command = command
+        self.reply_args = reply_args
+
+    def __str__(self) -> str:
+        detail = " ".join((self.args[1], *self.reply_args))
+        return f"{self.command}: {detail}"
+
+
+class DeadlineSoon(CommandFailed):
+    """A job reserved by this connection reaches its time-to-run within a second."""
+
+    status = "DEADLINE_SOON"
+
+
+class NotFound(CommandFailed):
+    """The job or tube does not exist, or the job is not reserved by this connection."""
+
+    status = "NOT_FOUND"
+
+
+class TimedOut(CommandFailed):
+    """``reserve-with-timeout`` found no job in time."""
+
+    status = "TIMED_OUT"
+
+
+class JobTooBig(CommandFailed):
+    """The body is longer than the server's ``max-job-size``."""
+
+    status = "JOB_TOO_BIG"
+
+
+class Draining(CommandFailed):
+    """The server is in drain mode and accepts no new jobs."""
+
+    status = "DRAINING"
+
+
+class Buried(CommandFailed):
+    """The server ran out of memory growing a priority queue and buried the job.
+
+    ``job_id`` is the id of the buried job when the server gave one (``put``).
+    """
+
+    status = "BURIED"
+
+    @property
+    def job_id(self) -> int | None:
+        return int(self.reply_args[0]) if self.reply_args else None
+
+
+class NotIgnored(CommandFailed):
+    """The last watched tube cannot be ignored."""
+
+    status = "NOT_IGNORED"
+
+
+class BadFormat(CommandFailed):
+    """The server could not parse the command."""
+
+    status = "BAD_FORMAT"
+
+
+class UnknownCommand(CommandFailed):
+    """The server does not know the command."""
+
+    status = "UNKNOWN_COMMAND"
+
+
+class OutOfMemory(CommandFailed):
+    """The server could not allocate memory for the job."""
+
+    status = "OUT_OF_MEMORY"
+
+
+class InternalError(CommandFailed):
+    """The server hit a bug; please report it to beanstalkd."""
+
+    status = "INTERNAL_ERROR"
+
+
+class ExpectedCrlf(CommandFailed):
+    """The job body was not followed by CRLF."""
+
+    status = "EXPECTED_CRLF"
+
+
+#: Server error status -> exception class.
+ERROR_CLASSES: dict[str, type[CommandFailed]] = {
+    cls.status: cls
+    for cls in (
+        DeadlineSoon,
+        NotFound,
+        TimedOut,
+        JobTooBig,
+        Draining,
+        Buried,
+        NotIgnored,
+        BadFormat,
+        UnknownCommand,
+        OutOfMemory,
+        InternalError,
+        ExpectedCrlf,
+    )
+}
+
+#: Statuses any command may get back, whatever the command.
+UNIVERSAL_ERRORS = frozenset({"OUT_OF_MEMORY", "INTERNAL_ERROR", "BAD_FORMAT", "UNKNOWN_COMMAND"})
