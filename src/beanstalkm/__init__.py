@@ -1,5 +1,7 @@
 """beanstalkm: a beanstalkd client for Python."""
 
+from .client import Client
+from .connection import Connection, Queue
 from .constants import (
     DEFAULT_DELAY,
     DEFAULT_HOST,
@@ -30,8 +32,13 @@ from .errors import (
     UnexpectedResponse,
     UnknownCommand,
 )
+from .message import Message
 
 __all__ = [
+    "Client",
+    "Connection",
+    "Message",
+    "Queue",
     "DEFAULT_DELAY",
     "DEFAULT_HOST",
     "DEFAULT_PORT",

@@ -1,0 +1,438 @@
+"""The blocking connection: a socket driving :class:`~beanstalkm.protocol.ClientProtocol`.
+
+All socket work happens here, and every transport error becomes a
+:class:`~beanstalkm.SocketError` at this one boundary. The connection is lazy (the first
+command connects), and after a dropped connection the next command reconnects and
+restores the used tube and the watch list before it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import struct
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from .commands import COMMANDS, Command
+from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
+from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedResponse
+from .message import Message
+from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
+from .queue import install_commands
+
+if TYPE_CHECKING:
+    from .stats import JobStats, ServerStats, TubeStats
+
+__all__ = ["Connection", "Queue"]
+
+_C = TypeVar("_C", bound="Connection")
+_RECV_SIZE: Final = 65536
+# Above this many request bytes at once, writing and reading are interleaved so that a
+# big batch cannot deadlock against the server's buffers.
+_PLAIN_SEND_LIMIT: Final = 65536
+_PUT: Final = COMMANDS["put"]
+_USE: Final = COMMANDS["use"]
+_DEFAULT_TIMEOUT: Final[Any] = object()
+# Between commands issued back to back the connection cannot have been seen to close;
+# after a pause this long, check before sending.
+_IDLE_CHECK_AFTER: Final = 0.001
+_monotonic = time.monotonic
+
+# Kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) keep the socket in blocking mode: a
+# socket with a Python-level timeout polls before every send and recv, which costs a
+# system call per operation on the hot path.
+_TIMEVAL: Final = struct.Struct("@ll")
+_KERNEL_TIMEOUTS: Final = sys.platform.startswith("linux") or sys.platform == "darwin"
+
+
+def _tube_list(watch: str | Iterable[str] | None) -> list[str]:
+    if watch is None:
+        return [SERVER_DEFAULT_TUBE]
+    if isinstance(watch, str):
+        return [watch]
+    return list(watch)
+
+
+class Queue:
+    """The low-level layer: one method per beanstalkd command, from ``api.json``.
+
+    Methods return plain values (ids, counts, names, dicts) or a
+    :class:`~beanstalkm.Message` for jobs; error statuses raise the matching
+    :class:`~beanstalkm.CommandFailed` subclass.
+    """
+
+    __slots__ = ("_connection", "_run")
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._run = connection._execute
+
+    def __call__(self, name: str, *args: Any) -> Any:
+        """Run a command by its method name: ``queue("reserve_with_timeout", 5)``."""
+        if name not in COMMANDS:
+            raise AttributeError(f"no beanstalkd command named {name!r}")
+        return getattr(self, name)(*args)
+
+    if TYPE_CHECKING:
+        # Declarations for type checkers; the methods are made from api.json below.
+        def put(
+            self, body: bytes | str, priority: int = ..., delay: int = ..., ttr: int = ...
+        ) -> int: ...
+        def use(self, tube: str) -> str: ...
+        def reserve(self) -> Message: ...
+        def reserve_with_timeout(self, seconds: int) -> Message: ...
+        def reserve_job(self, id: int) -> Message: ...
+        def delete(self, id: int) -> None: ...
+        def release(self, id: int, priority: int = ..., delay: int = ...) -> None: ...
+        def bury(self, id: int, priority: int = ...) -> None: ...
+        def touch(self, id: int) -> None: ...
+        def watch(self, tube: str) -> int: ...
+        def ignore(self, tube: str) -> int: ...
+        def peek(self, id: int) -> Message | None: ...
+        def peek_ready(self) -> Message | None: ...
+        def peek_delayed(self) -> Message | None: ...
+        def peek_buried(self) -> Message | None: ...
+        def kick(self, bound: int) -> int: ...
+        def kick_job(self, id: int) -> None: ...
+        def stats_job(self, id: int) -> JobStats: ...
+        def stats_tube(self, tube: str) -> TubeStats: ...
+        def stats(self) -> ServerStats: ...
+        def list_tubes(self) -> list[str]: ...
+        def using(self) -> str: ...
+        def watching(self) -> list[str]: ...
+        def pause_tube(self, tube: str, delay: int) -> None: ...
+
+
+install_commands(Queue)
+
+
+class Connection:
+    """A connection to one beanstalkd server.
+
+    :param host: server address (default ``127.0.0.1``).
+    :param port: server port (default 11300).
+    :param timeout: seconds to wait for connecting and for each reply; None waits
+        forever. Defaults to :func:`socket.getdefaulttimeout`. A blocking reserve waits
+        as long as it was asked to, plus this margin.
+    :param parse_yaml: True parses stats and tube lists into dicts and lists; False
+        returns the YAML text; a callable is called with the text.
+    :param use: the tube to use once connected (default: the server's, ``default``).
+    :param watch: the tube or tubes to watch once connected, instead of ``default``.
+
+    The connection opens on the first command (or :meth:`connect`). It is not
+    thread-safe: give each thread its own.
+    """
+
+    message_class: type[Message] = Message
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        timeout: float | None = _DEFAULT_TIMEOUT,
+        *,
+        parse_yaml: YamlOption = True,
+        use: str | None = None,
+        watch: str | Iterable[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self.timeout: float | None = (
+            socket.getdefaulttimeout() if timeout is _DEFAULT_TIMEOUT else timeout
+        )
+        if self.timeout is not None and self.timeout < 0:
+            raise ValueError("timeout must be None or >= 0")
+        self._proto = ClientProtocol(parse_yaml, use or SERVER_DEFAULT_TUBE, _tube_list(watch))
+        # Validate the session's tubes now rather than on the first command.
+        for request, args in self._proto.restore_requests():
+            request.encode(args)
+        self._sock: socket.socket | None = None
+        self._last_used = 0.0
+        # Counts connections made; a message reserved under another count was lost.
+        self._epoch = 0
+        self.queue = Queue(self)
+        #: Describes this client in the envelopes it sends (``sender``).
+        self.sender: dict[str, Any] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "time": time.time(),
+            "version": __version__,
+        }
+
+    # -- lifecycle --
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def connect(self) -> None:
+        """Connect now (commands connect on their own when needed)."""
+        if self._sock is None:
+            self._open()
+
+    def close(self) -> None:
+        """Send ``quit`` and close the connection; a later command reconnects."""
+        sock = self._sock
+        if sock is None:
+            return
+        self._sock = None
+        try:
+            sock.sendall(b"quit\r\n")
+        except OSError:
+            pass
+        finally:
+            sock.close()
+            self._proto.reset()
+
+    def reconnect(self) -> None:
+        """Close the connection and open a new one with the same tubes."""
+        self.close()
+        self._open()
+
+    def __enter__(self: _C) -> _C:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self._sock is not None else "not connected"
+        return f"<{type(self).__name__} {self.host}:{self.port} {state}>"
+
+    def _open(self) -> socket.socket:
+        self._drop()
+        try:
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+        except OSError as exc:
+            raise SocketError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if _KERNEL_TIMEOUTS:
+                sock.settimeout(None)
+                _set_kernel_timeout(sock, self.timeout)
+        except OSError as exc:
+            sock.close()
+            raise SocketError(f"cannot set up {self.host}:{self.port}: {exc}") from exc
+        self._sock = sock
+        self._last_used = _monotonic()
+        self._epoch += 1
+        self._proto.reset()
+        restore = self._proto.restore_requests()
+        if restore:
+            for result in self._exchange(sock, restore):
+                if isinstance(result, BaseException):
+                    self._drop()
+                    raise result
+        return sock
+
+    def _drop(self) -> None:
+        """Forget the socket after a failure; the next command reconnects."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+        self._proto.reset()
+
+    def _live_socket(self) -> socket.socket:
+        sock = self._sock
+        if sock is None:
+            return self._open()
+        now = _monotonic()
+        idle = now - self._last_used
+        self._last_used = now
+        if idle < _IDLE_CHECK_AFTER:
+            return sock
+        # A server that went away while we were idle has left an end-of-file (or a
+        # reset) waiting: reconnect before sending rather than lose the command.
+        try:
+            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return sock
+        except OSError:
+            pass
+        return self._open()
+
+    # -- running commands --
+
+    def _execute(self, command: Command, args: Sequence[object]) -> Any:
+        """Run one command and return its result (the queue methods all end here)."""
+        data = command.encode(args)
+        sock = self._live_socket()
+        proto = self._proto
+        proto.expect(command, args)
+        try:
+            if command.blocking:
+                result = self._exchange_blocking(sock, data, args[0] if args else None)
+            else:
+                sock.sendall(data)
+                # Nothing is buffered between commands, so read before parsing.
+                proto.receive_data(sock.recv(_RECV_SIZE))
+                result = proto.next_result()
+                while result is NEED_DATA:
+                    proto.receive_data(sock.recv(_RECV_SIZE))
+                    result = proto.next_result()
+        except OSError as exc:
+            self._drop()
+            raise self._socket_error(command, exc) from exc
+        except (UnexpectedResponse, SocketError):
+            self._drop()
+            raise
+        if type(result) is Job:
+            return self._message(result, command.reserves)
+        return result
+
+    def _exchange_blocking(self, sock: socket.socket, data: bytes, seconds: Any) -> Any:
+        # The reply to a reserve comes when a job does: wait as long as asked, plus the
+        # usual margin for the reply itself.
+        wait = None if seconds is None or self.timeout is None else seconds + self.timeout
+        self._set_timeout(sock, wait)
+        try:
+            sock.sendall(data)
+            proto = self._proto
+            result = proto.next_result()
+            while result is NEED_DATA:
+                proto.receive_data(sock.recv(_RECV_SIZE))
+                result = proto.next_result()
+            return result
+        finally:
+            if self._sock is sock:
+                self._set_timeout(sock, self.timeout)
+
+    def _set_timeout(self, sock: socket.socket, seconds: float | None) -> None:
+        if _KERNEL_TIMEOUTS:
+            _set_kernel_timeout(sock, seconds)
+        else:
+            sock.settimeout(seconds)
+
+    def _execute_many(self, requests: Sequence[tuple[Command, Sequence[object]]]) -> list[Any]:
+        """Run commands pipelined; return each result or CommandFailed, in order.
+
+        Every request is validated before anything is sent.
+        """
+        for command, args in requests:
+            command.encode(args)
+        sock = self._live_socket()
+        results = self._exchange(sock, requests)
+        return [
+            self._message(r, command.reserves) if type(r) is Job else r
+            for r, (command, _) in zip(results, requests)
+        ]
+
+    def _exchange(
+        self, sock: socket.socket, requests: Sequence[tuple[Command, Sequence[object]]]
+    ) -> list[Any]:
+        proto = self._proto
+        data = b"".join([proto.send(command, args) for command, args in requests])
+        results: list[Any] = []
+        blocking = any(command.blocking for command, _ in requests)
+        try:
+            if blocking:
+                self._set_timeout(sock, None)
+            if len(data) <= _PLAIN_SEND_LIMIT:
+                sock.sendall(data)
+            else:
+                self._send_while_reading(sock, data)
+            while len(results) < len(requests):
+                try:
+                    result = proto.next_result()
+                except CommandFailed as exc:
+                    results.append(exc)
+                    continue
+                if result is NEED_DATA:
+                    proto.receive_data(sock.recv(_RECV_SIZE))
+                else:
+                    results.append(result)
+        except OSError as exc:
+            self._drop()
+            raise self._socket_error(requests[len(results)][0], exc) from exc
+        except (UnexpectedResponse, SocketError):
+            self._drop()
+            raise
+        finally:
+            if blocking and self._sock is sock:
+                self._set_timeout(sock, self.timeout)
+        return results
+
+    def _send_while_reading(self, sock: socket.socket, data: bytes) -> None:
+        # beanstalkd stops reading requests while its replies are not read; reading
+        # replies as they come while writing keeps both sides moving.
+        proto = self._proto
+        view = memoryview(data)
+        sent = 0
+        sock.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+                while sent < len(view):
+                    events = selector.select(self.timeout)
+                    if not events:
+                        raise TimeoutError("timed out writing requests")
+                    for _, mask in events:
+                        if mask & selectors.EVENT_READ:
+                            chunk = sock.recv(_RECV_SIZE)
+                            proto.receive_data(chunk)
+                            if not chunk:
+                                raise ConnectionResetError("connection closed by the server")
+                        if mask & selectors.EVENT_WRITE:
+                            sent += sock.send(view[sent : sent + _RECV_SIZE])
+        finally:
+            sock.setblocking(True)
+            if not _KERNEL_TIMEOUTS:
+                sock.settimeout(self.timeout)
+
+    def _socket_error(self, command: Command, exc: OSError) -> SocketError:
+        if isinstance(exc, (BlockingIOError, TimeoutError)):
+            reason = "timed out waiting for the server"
+        else:
+            reason = str(exc) or type(exc).__name__
+        return SocketError(f"{command.wire}: {reason} ({self.host}:{self.port})")
+
+    def _message(self, job: Job, reserved: bool) -> Message:
+        return self.message_class.from_job(self, job.id, job.body, reserved)  # type: ignore[no-any-return]
+
+    # -- helpers for Client and Message --
+
+    def _put_message(self, message: Message, tube: str) -> int:
+        uid = self._put_raw(
+            message.encode(), tube, message.priority, message.delay, message.ttr
+        )
+        message.tube = tube
+        return uid
+
+    def _put_raw(
+        self, body: bytes, tube: str, priority: int | None, delay: int, ttr: int
+    ) -> int:
+        """Put into ``tube`` leaving the used tube as it was, in one round trip."""
+        using = self._proto.using
+        args = (body, priority, delay, ttr)
+        if tube == using:
+            return self._execute(_PUT, args)  # type: ignore[no-any-return]
+        results = self._execute_many([(_USE, (tube,)), (_PUT, args), (_USE, (using,))])
+        for result in results:
+            if isinstance(result, BeanstalkmException):
+                raise result
+        return results[1]  # type: ignore[no-any-return]
+
+
+def _set_kernel_timeout(sock: socket.socket, seconds: float | None) -> None:
+    if seconds is None:
+        value = _TIMEVAL.pack(0, 0)
+    else:
+        whole = int(seconds)
+        micro = int((seconds - whole) * 1_000_000)
+        if whole == 0 and micro == 0:
+            micro = 1  # zero would mean "no timeout" to the kernel
+        value = _TIMEVAL.pack(whole, micro)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)

@@ -1,0 +1,390 @@
+"""Messages: a job's body and envelope, and what can be done with the job.
+
+:class:`BaseMessage` holds the data and the envelope logic shared by both clients;
+:class:`Message` adds the blocking job operations (the asyncio client's message adds
+the awaitable ones).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import envelope
+from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
+from .errors import InvalidMessage, NotFound, ReservationLost
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .stats import JobStats
+
+__all__ = ["BaseMessage", "Message"]
+
+_ENVELOPE_FIELDS = ("body", "created", "sender", "subscribe", "channel", "token", "errors")
+
+
+def _now_ms() -> dict[str, int]:
+    return {"$data": int(time.time() * 1000)}
+
+
+class BaseMessage:
+    """A message: the body a producer put, its envelope fields and its job's state.
+
+    Received jobs are decoded on first use of a body or envelope attribute, so
+    reserving and deleting costs no JSON work.
+    """
+
+    __slots__ = (
+        "_body",
+        "_channel",
+        "_conn",
+        "_created",
+        "_epoch",
+        "_errors",
+        "_raw",
+        "_sender",
+        "_subscribe",
+        "_token",
+        "_valid",
+        "_validation_error",
+        "deleted",
+        "delay",
+        "_is_envelope",
+        "priority",
+        "reserved",
+        "tube",
+        "ttr",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        connection: Any,
+        body: Any = None,
+        *,
+        uid: int = 0,
+        subscribe: str | None = None,
+        sender: dict[str, Any] | None = None,
+        channel: str | None = None,
+        errors: list[str] | None = None,
+        priority: int | None = DEFAULT_PRIORITY,
+        delay: int = DEFAULT_DELAY,
+        ttr: int = DEFAULT_TTR,
+        tube: str | None = None,
+    ) -> None:
+        self._conn = connection
+        #: The job id; 0 until the message is sent.
+        self.uid: int = uid
+        #: True while this connection holds the job reserved.
+        self.reserved = False
+        #: True once this client deleted the job.
+        self.deleted = False
+        #: The job's priority; None when not yet known (a reserved job, until its
+        #: stats are read).
+        self.priority: int | None = priority
+        self.delay = delay
+        self.ttr = ttr
+        #: The tube the job was put into, when known.
+        self.tube = tube
+        self._is_envelope = True
+        self._epoch = 0
+        self._raw: bytes | None = None
+        self._body = body
+        self._created: dict[str, int] = _now_ms()
+        base = getattr(connection, "sender", None)
+        self._sender: dict[str, Any] = {**base, **(sender or {})} if base else dict(sender or {})
+        self._subscribe = subscribe
+        self._channel = channel
+        self._errors: list[str] = list(errors or ())
+        self._token: str | None = None
+        self._valid: bool | None = None
+        self._validation_error: str | None = None
+
+    @classmethod
+    def from_job(cls, connection: Any, uid: int, raw: bytes, reserved: bool) -> Any:
+        """A message for a job received from the server (decoded lazily)."""
+        message = cls.__new__(cls)
+        message._conn = connection
+        message.uid = uid
+        message.reserved = reserved
+        message.deleted = False
+        message.priority = None
+        message.delay = DEFAULT_DELAY
+        message.ttr = DEFAULT_TTR
+        message.tube = None
+        message._epoch = connection._epoch
+        message._raw = raw
+        return message
+
+    # -- decoding received jobs --
+
+    def _decode(self) -> None:
+        raw = self._raw
+        if raw is None:
+            return
+        self._raw = None
+        body, env = envelope.decode(raw)
+        self._body = body
+        self._is_envelope = env is not None
+        self._subscribe = self._channel = self._token = None
+        self._sender = {}
+        self._errors = []
+        self._created = {"$data": 0}
+        self._valid = self._validation_error = None
+        if env is None:
+            return
+        self._created = envelope.created_ms(env.get("created")) or self._created
+        sender = env.get("sender")
+        self._sender = sender if isinstance(sender, dict) else {}
+        subscribe, channel, token = env.get("subscribe"), env.get("channel"), env.get("token")
+        # An empty "subscribe" is how an unset one is written (see as_dict).
+        self._subscribe = subscribe if isinstance(subscribe, str) and subscribe else None
+        self._channel = channel if isinstance(channel, str) else None
+        self._token = token if isinstance(token, str) else None
+        errors = env.get("errors")
+        self._errors = list(errors) if isinstance(errors, list) else []
+        try:
+            reason = envelope.validation_error(env)
+        except ImportError:
+            return
+        self._valid = reason is None
+        self._validation_error = reason
+
+    def _get(self, name: str) -> Any:
+        if self._raw is not None:
+            self._decode()
+        return getattr(self, name)
+
+    @property
+    def is_envelope(self) -> bool:
+        """True when the job body is a beanstalkm envelope (always, for messages made here)."""
+        return self._get("_is_envelope")  # type: ignore[no-any-return]
+
+    @property
+    def body(self) -> Any:
+        """What the producer put: a dict, list, str, number, bool or None; str or bytes
+        for a job that is neither an envelope nor JSON."""
+        return self._get("_body")
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self._decode()
+        self._body = value
+        self._token = None
+
+    @property
+    def created(self) -> dict[str, int]:
+        """When the message was made, as ``{"$data": <milliseconds since the epoch>}``."""
+        created: dict[str, int] = self._get("_created")
+        return created
+
+    @property
+    def timestamp(self) -> float:
+        """:attr:`created` in seconds since the epoch."""
+        return self.created["$data"] / 1000
+
+    @property
+    def utc(self) -> datetime:
+        """:attr:`created` as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
+
+    @property
+    def sender(self) -> dict[str, Any]:
+        """Who sent it: host, pid, time, version and whatever the producer added."""
+        sender: dict[str, Any] = self._get("_sender")
+        return sender
+
+    @property
+    def subscribe(self) -> str | None:
+        return self._get("_subscribe")  # type: ignore[no-any-return]
+
+    @subscribe.setter
+    def subscribe(self, value: str | None) -> None:
+        self._decode()
+        self._subscribe = value
+
+    @property
+    def channel(self) -> str | None:
+        return self._get("_channel")  # type: ignore[no-any-return]
+
+    @channel.setter
+    def channel(self, value: str | None) -> None:
+        self._decode()
+        self._channel = value
+
+    @property
+    def errors(self) -> list[str]:
+        """Errors recorded on the message by whoever handled it."""
+        errors: list[str] = self._get("_errors")
+        return errors
+
+    @property
+    def token(self) -> str | None:
+        """MD5 hex of the body in canonical JSON (None when the body is not JSON)."""
+        if self._get("_token") is None:
+            try:
+                self._token = envelope.token(self._body)
+            except (TypeError, ValueError):
+                return None
+        return self._token
+
+    @property
+    def valid(self) -> bool | None:
+        """Whether the envelope matches ``message.json``: None when not checked
+        (``jsonschema`` not installed, or the job is not an envelope)."""
+        return self._get("_valid")  # type: ignore[no-any-return]
+
+    @property
+    def validation_error(self) -> str | None:
+        """Why the envelope does not match ``message.json``, or None."""
+        return self._get("_validation_error")  # type: ignore[no-any-return]
+
+    def check(self) -> None:
+        """Raise :class:`~beanstalkm.InvalidMessage` if the envelope failed validation."""
+        if self.valid is False:
+            raise InvalidMessage(f"job {self.uid}: invalid envelope: {self.validation_error}", self)
+
+    # -- encoding --
+
+    def as_dict(self) -> dict[str, Any]:
+        """The envelope, as sent (raises TypeError if the body cannot be JSON)."""
+        body = self.body
+        result: dict[str, Any] = {
+            "@context": envelope.CONTEXT,
+            "body": body,
+            "created": self.created,
+            "sender": self.sender,
+            # Always present: beanstalkm 1.0.0's schema requires it.
+            "subscribe": self._subscribe or "",
+            "token": self._token or envelope.token(body),
+            "errors": self._errors,
+        }
+        if self._channel is not None:
+            result["channel"] = self._channel
+        return result
+
+    def encode(self) -> bytes:
+        """The job body to send: the envelope as compact JSON."""
+        if self._raw is not None:
+            self._decode()
+        data, self._token = envelope.encode_envelope(
+            self._body,
+            self._created["$data"],
+            self._sender,
+            self._subscribe,
+            self._channel,
+            self._errors,
+        )
+        return data
+
+    def __str__(self) -> str:
+        return json.dumps(self.as_dict(), ensure_ascii=False, sort_keys=True, default=_lossy)
+
+    def __repr__(self) -> str:
+        state = "reserved" if self.reserved else "deleted" if self.deleted else ""
+        body = repr(self._body if self._raw is None else self._raw)
+        if len(body) > 60:
+            body = body[:57] + "..."
+        return f"<{type(self).__name__} uid={self.uid} {state} body={body}>".replace("  ", " ")
+
+    # -- shared checks for job operations --
+
+    def _require_reservation(self, action: str) -> None:
+        if self.reserved and self._epoch != self._conn._epoch:
+            self.reserved = False
+            raise ReservationLost(
+                f"cannot {action} job {self.uid}: the connection that reserved it was lost "
+                "and the server released the job"
+            )
+
+    def _require_uid(self, action: str) -> int:
+        if not self.uid:
+            raise ValueError(f"cannot {action} a message that was never sent")
+        return self.uid
+
+
+def _lossy(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return repr(value)
+
+
+class Message(BaseMessage):
+    """A message of the blocking client.
+
+    Attributes: :attr:`body`, :attr:`uid`, :attr:`created`, :attr:`sender`,
+    :attr:`subscribe`, :attr:`channel`, :attr:`errors`, :attr:`token`,
+    :attr:`priority`, :attr:`delay`, :attr:`ttr`, :attr:`reserved`, :attr:`valid`.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        _conn: Connection
+
+    def send(self, tube: str = DEFAULT_TUBE) -> int:
+        """Put this message into ``tube`` (the used tube is left as it was); return its id."""
+        self.uid = self._conn._put_message(self, tube)
+        return self.uid
+
+    def delete(self) -> None:
+        """Delete the job."""
+        uid = self._require_uid("delete")
+        self._require_reservation("delete")
+        self._conn.queue.delete(uid)
+        self.reserved = False
+        self.deleted = True
+
+    def release(self, priority: int | None = None, delay: int | None = None) -> None:
+        """Release the reserved job back to ready (or delayed); keeps its priority
+        unless one is given."""
+        uid = self._require_uid("release")
+        self._require_reservation("release")
+        if priority is None:
+            priority = self._current_priority()
+        self._conn.queue.release(uid, priority, DEFAULT_DELAY if delay is None else delay)
+        self.reserved = False
+        self.priority = priority
+
+    def bury(self, priority: int | None = None) -> None:
+        """Bury the reserved job; keeps its priority unless one is given."""
+        uid = self._require_uid("bury")
+        self._require_reservation("bury")
+        if priority is None:
+            priority = self._current_priority()
+        self._conn.queue.bury(uid, priority)
+        self.reserved = False
+        self.priority = priority
+
+    def kick(self) -> None:
+        """Kick the job (buried or delayed) to ready."""
+        self._conn.queue.kick_job(self._require_uid("kick"))
+
+    def touch(self) -> None:
+        """Ask for more time to work on the reserved job: its time-to-run starts again."""
+        uid = self._require_uid("touch")
+        self._require_reservation("touch")
+        self._conn.queue.touch(uid)
+
+    def stats(self) -> JobStats | None:
+        """The job's statistics, or None once it is deleted (or gone from the server)."""
+        if self.deleted or not self.uid:
+            return None
+        try:
+            stats: JobStats = self._conn.queue.stats_job(self.uid)
+        except NotFound:
+            return None
+        if isinstance(stats, dict):
+            self.priority = stats.get("pri", self.priority)
+            self.tube = stats.get("tube", self.tube)
+        return stats
+
+    def _current_priority(self) -> int:
+        if self.priority is None:
+            stats = self.stats()
+            if stats is None:
+                raise NotFound("stats_job", "NOT_FOUND", (str(self.uid),))
+            self.priority = stats["pri"]
+        return self.priority if self.priority is not None else DEFAULT_PRIORITY
