@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .connection import Connection
 from .constants import (
     DEFAULT_DELAY,
     DEFAULT_PRIORITY,
@@ -12,7 +13,6 @@ from .constants import (
     DEFAULT_TUBE,
     MAX_RESERVE_TIMEOUT,
 )
-from .connection import Connection
 from .errors import InvalidArgument, TimedOut
 from .message import BaseMessage, Message
 

@@ -77,7 +77,7 @@ def _integer_check(name: str, low: int, high: int) -> Callable[[object], int]:
             return value
         if isinstance(value, bool) or not hasattr(value, "__index__"):
             raise InvalidArgument(f"{name} must be an int in {low}..{high}, got {value!r}")
-        number = operator.index(value)  # type: ignore[arg-type]
+        number = operator.index(value)
         if not low <= number <= high:
             raise InvalidArgument(f"{name} must be in {low}..{high}, got {number}")
         return number
@@ -111,8 +111,15 @@ _INT_RANGES: Final = {
     "id": (1, constants.MAX_U64),
     "timeout": (0, constants.MAX_RESERVE_TIMEOUT),
 }
+
+
+def _range_check(kind: str) -> Callable[[str], Callable[[object], int]]:
+    low, high = _INT_RANGES[kind]
+    return lambda name: _integer_check(name, low, high)
+
+
 _CHECK_FACTORIES: Final[Mapping[str, Callable[[str], Callable[[object], Any]]]] = {
-    **{kind: (lambda name, r=r: _integer_check(name, *r)) for kind, r in _INT_RANGES.items()},
+    **{kind: _range_check(kind) for kind in _INT_RANGES},
     "tube": _tube_check,
     "body": lambda name: _check_body,
 }

@@ -326,7 +326,7 @@ class Connection:
         results = self._exchange(sock, requests)
         return [
             self._message(r, command.reserves) if type(r) is Job else r
-            for r, (command, _) in zip(results, requests)
+            for r, (command, _) in zip(results, requests, strict=True)
         ]
 
     def _exchange(
@@ -404,15 +404,11 @@ class Connection:
     # -- helpers for Client and Message --
 
     def _put_message(self, message: Message, tube: str) -> int:
-        uid = self._put_raw(
-            message.encode(), tube, message.priority, message.delay, message.ttr
-        )
+        uid = self._put_raw(message.encode(), tube, message.priority, message.delay, message.ttr)
         message.tube = tube
         return uid
 
-    def _put_raw(
-        self, body: bytes, tube: str, priority: int | None, delay: int, ttr: int
-    ) -> int:
+    def _put_raw(self, body: bytes, tube: str, priority: int | None, delay: int, ttr: int) -> int:
         """Put into ``tube`` leaving the used tube as it was, in one round trip."""
         using = self._proto.using
         args = (body, priority, delay, ttr)

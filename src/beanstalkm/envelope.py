@@ -53,8 +53,17 @@ def _make_canonical() -> Any:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-    iterencode = make(None, _unserializable, json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
-                      None, ":", ",", True, False, True)
+    iterencode = make(
+        None,
+        _unserializable,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        True,
+        False,
+        True,
+    )
 
     def canonical(value: Any) -> str:
         try:
@@ -82,7 +91,7 @@ def _token_of(body_json: str) -> str:
     return hashlib.md5(('{"body":' + body_json + "}").encode("utf-8")).hexdigest()
 
 
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring_ascii
 # The sender is the same for every message of a client: keep its JSON.
 _last_sender: tuple[dict[str, Any], str] = ({}, "{}")
 
@@ -97,7 +106,7 @@ def _sender_json(sender: dict[str, Any]) -> str:
 
 
 def _text(value: Any) -> str:
-    return _quote(value) if type(value) is str else _encode(value)  # type: ignore[no-any-return]
+    return _quote(value) if type(value) is str else _encode(value)
 
 
 def encode_envelope(

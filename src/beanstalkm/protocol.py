@@ -205,8 +205,8 @@ class ClientProtocol:
         try:
             reply = self._parser.next_reply()
         except ProtocolError as exc:
-            command = self._pending[0][0].wire
-            raise UnexpectedResponse(command, exc.reason, (exc.data.decode("latin-1"),)) from None
+            wire = self._pending[0][0].wire
+            raise UnexpectedResponse(wire, exc.reason, (exc.data.decode("latin-1"),)) from None
         if reply is None:
             if self._eof:
                 where = "in the middle of a reply" if self._parser.in_reply else "before replying"

@@ -23,7 +23,13 @@ def _method(command: Command) -> Callable[..., Any]:
         if not name.isidentifier() or keyword.iskeyword(name) or name in ("self", "_command"):
             raise ValueError(f"api.json: {command.name}: bad parameter name {name!r}")
     signature = ", ".join(
-        ["self", *(n if p.required else f"{n}=_default_{n}" for n, p in zip(names, command.params))]
+        [
+            "self",
+            *(
+                n if p.required else f"{n}=_default_{n}"
+                for n, p in zip(names, command.params, strict=True)
+            ),
+        ]
     )
     args = "".join(f"{n}, " for n in names)
     source = f"def {command.name}({signature}):\n    return self._run(_command, ({args}))\n"

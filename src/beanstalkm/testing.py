@@ -31,7 +31,9 @@ def free_port(host: str = LOOPBACK) -> int:
         return port
 
 
-def _wait_until_listening(host: str, port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
+def _wait_until_listening(
+    host: str, port: int, proc: subprocess.Popen[bytes], deadline: float
+) -> bool:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
