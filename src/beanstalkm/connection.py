@@ -24,6 +24,7 @@ from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedR
 from .message import Message
 from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
 from .queue import install_commands
+from .urls import parse_url
 
 if TYPE_CHECKING:
     from .stats import JobStats, ServerStats, TubeStats
@@ -163,6 +164,12 @@ class Connection:
             "time": time.time(),
             "version": __version__,
         }
+
+    @classmethod
+    def from_url(cls: type[_C], url: str, **kwargs: Any) -> _C:
+        """Make a connection to ``beanstalk://host:port`` (other arguments as usual)."""
+        host, port = parse_url(url)
+        return cls(host, port, **kwargs)
 
     # -- lifecycle --
 
