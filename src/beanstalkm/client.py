@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .connection import Connection
@@ -15,6 +16,7 @@ from .constants import (
 )
 from .errors import InvalidArgument, TimedOut
 from .message import BaseMessage, Message
+from .pipeline import PipelineError, first_error
 
 __all__ = ["Client", "reserve_seconds"]
 
@@ -79,6 +81,42 @@ class Client(Connection):
         message.send(tube)
         return message
 
+    def put_many(
+        self,
+        bodies: Iterable[Any],
+        tube: str = DEFAULT_TUBE,
+        priority: int = DEFAULT_PRIORITY,
+        delay: int = DEFAULT_DELAY,
+        ttr: int = DEFAULT_TTR,
+        subscribe: str | None = None,
+        sender: dict[str, Any] | None = None,
+        channel: str | None = None,
+    ) -> list[Message]:
+        """Send many messages to ``tube`` in one pipelined batch; return them, sent.
+
+        Every body is encoded before anything is sent. If some puts fail (say, one
+        body is too big), the others are still sent and :class:`PipelineError` is
+        raised, its ``results`` holding each sent message or its exception.
+        """
+        messages = [
+            self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
+            for body in bodies
+        ]
+        puts = [(m.encode(), priority, delay, ttr) for m in messages]
+        results = self._put_batch(tube, puts)
+        for message, result in zip(messages, results, strict=True):
+            if not isinstance(result, BaseException):
+                message.uid = result
+                message.tube = tube
+        if first_error(results) is not None:
+            raise PipelineError(
+                [
+                    r if isinstance(r, BaseException) else m
+                    for m, r in zip(messages, results, strict=True)
+                ]
+            )
+        return messages
+
     def reserve(self, timeout: float | None = None, drop: bool = True) -> Message | None:
         """Reserve a message from the watched tubes.
 
@@ -100,6 +138,18 @@ class Client(Connection):
         if drop:
             message.delete()
         return message
+
+    def messages(self, timeout: float | None = None, drop: bool = False) -> Iterator[Message]:
+        """Reserve messages one after another, for a consumer loop.
+
+        Runs until a reserve with ``timeout`` finds nothing (forever when None).
+        With ``drop=False`` (the default here) each message is yours to delete.
+        """
+        while True:
+            message = self.reserve(timeout, drop)
+            if message is None:
+                return
+            yield message
 
     def __call__(
         self,

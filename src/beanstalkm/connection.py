@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .commands import COMMANDS, Command
 from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
-from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedResponse
+from .errors import CommandFailed, SocketError, UnexpectedResponse
 from .message import Message
+from .pipeline import Pipeline, first_error
 from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
 from .queue import install_commands
 from .urls import parse_url
@@ -37,7 +38,6 @@ _RECV_SIZE: Final = 65536
 # big batch cannot deadlock against the server's buffers.
 _PLAIN_SEND_LIMIT: Final = 65536
 _PUT: Final = COMMANDS["put"]
-_USE: Final = COMMANDS["use"]
 _DEFAULT_TIMEOUT: Final[Any] = object()
 # Between commands issued back to back the connection cannot have been seen to close;
 # after a pause this long, check before sending.
@@ -322,25 +322,41 @@ class Connection:
         else:
             sock.settimeout(seconds)
 
-    def _execute_many(self, requests: Sequence[tuple[Command, Sequence[object]]]) -> list[Any]:
+    def _execute_many(
+        self,
+        requests: Sequence[tuple[Command, Sequence[object]]],
+        payloads: Sequence[bytes] | None = None,
+    ) -> list[Any]:
         """Run commands pipelined; return each result or CommandFailed, in order.
 
-        Every request is validated before anything is sent.
+        Every request is validated before anything is sent (``payloads`` are the
+        requests already encoded, when the caller has them).
         """
-        for command, args in requests:
-            command.encode(args)
+        if payloads is None:
+            payloads = [command.encode(args) for command, args in requests]
         sock = self._live_socket()
-        results = self._exchange(sock, requests)
+        results = self._exchange(sock, requests, payloads)
         return [
             self._message(r, command.reserves) if type(r) is Job else r
             for r, (command, _) in zip(results, requests, strict=True)
         ]
 
+    def pipeline(self) -> Pipeline:
+        """Record commands to send at once; see :class:`~beanstalkm.pipeline.Pipeline`."""
+        return Pipeline(self)
+
     def _exchange(
-        self, sock: socket.socket, requests: Sequence[tuple[Command, Sequence[object]]]
+        self,
+        sock: socket.socket,
+        requests: Sequence[tuple[Command, Sequence[object]]],
+        payloads: Sequence[bytes] | None = None,
     ) -> list[Any]:
         proto = self._proto
-        data = b"".join([proto.send(command, args) for command, args in requests])
+        if payloads is None:
+            payloads = [command.encode(args) for command, args in requests]
+        for command, args in requests:
+            proto.expect(command, args)
+        data = b"".join(payloads)
         results: list[Any] = []
         blocking = any(command.blocking for command, _ in requests)
         try:
@@ -411,21 +427,28 @@ class Connection:
     # -- helpers for Client and Message --
 
     def _put_message(self, message: Message, tube: str) -> int:
-        uid = self._put_raw(message.encode(), tube, message.priority, message.delay, message.ttr)
+        data = message.encode()
+        args = (data, message.priority, message.delay, message.ttr)
+        if tube == self._proto.using:
+            uid: int = self._execute(_PUT, args)
+        else:
+            [uid] = self._put_batch(tube, [args], raise_on_error=True)
         message.tube = tube
         return uid
 
-    def _put_raw(self, body: bytes, tube: str, priority: int | None, delay: int, ttr: int) -> int:
-        """Put into ``tube`` leaving the used tube as it was, in one round trip."""
-        using = self._proto.using
-        args = (body, priority, delay, ttr)
-        if tube == using:
-            return self._execute(_PUT, args)  # type: ignore[no-any-return]
-        results = self._execute_many([(_USE, (tube,)), (_PUT, args), (_USE, (using,))])
-        for result in results:
-            if isinstance(result, BeanstalkmException):
-                raise result
-        return results[1]  # type: ignore[no-any-return]
+    def _put_batch(
+        self, tube: str, puts: Sequence[tuple[object, ...]], raise_on_error: bool = False
+    ) -> list[Any]:
+        """Put each ``(body, priority, delay, ttr)`` into ``tube``, pipelined; the used
+        tube is left as it was. Returns ids, or exceptions in their slots."""
+        requests, mine = self._proto.in_tube(tube, [(_PUT, args) for args in puts])
+        results = self._execute_many(requests)
+        error = first_error(results)
+        if error is not None and (raise_on_error or first_error(results[mine]) is not error):
+            # raise_on_error: a put failed. Otherwise the use around the puts did,
+            # which leaves the session unknown.
+            raise error
+        return results[mine]
 
 
 def _set_kernel_timeout(sock: socket.socket, seconds: float | None) -> None:

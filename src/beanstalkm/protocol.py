@@ -283,6 +283,19 @@ class ClientProtocol:
         self._pending.clear()
         self._eof = False
 
+    def in_tube(
+        self, tube: str, requests: list[tuple[Command, Sequence[object]]]
+    ) -> tuple[list[tuple[Command, Sequence[object]]], slice]:
+        """Wrap requests to run in ``tube`` and then give back the used tube.
+
+        Returns the requests to send and the slice of their results that belongs to
+        the given ``requests``; nothing is added when ``tube`` is already in use.
+        """
+        if tube == self.using:
+            return requests, slice(None)
+        use = COMMANDS["use"]
+        return [(use, (tube,)), *requests, (use, (self.using,))], slice(1, -1)
+
     def restore_requests(self) -> list[tuple[Command, tuple[object, ...]]]:
         """The requests that give a fresh connection this session's tubes."""
         requests: list[tuple[Command, tuple[object, ...]]] = []
