@@ -10,8 +10,11 @@ import socket
 import pytest
 
 import beanstalkm
-from beanstalkm import Client, Message
+from beanstalkm import Client
+from beanstalkm.message import BaseMessage
 from beanstalkm.testing import BeanstalkdProcess
+
+from .conftest import MakeClient, MakeConnection
 
 
 def test_constants() -> None:
@@ -54,7 +57,7 @@ def test_exception_hierarchy() -> None:
 
 def test_put_returns_sent_message(client: Client) -> None:
     message = client.put({"to": "ada"})
-    assert isinstance(message, Message)
+    assert isinstance(message, BaseMessage)
     assert message.uid > 0
     assert message.body == {"to": "ada"}
     assert message.tube == "receive"
@@ -71,8 +74,10 @@ def test_put_leaves_used_tube_alone(client: Client) -> None:
     assert client.queue.stats_tube("elsewhere")["current-jobs-ready"] == 1
 
 
-def test_put_into_used_tube_costs_one_command(server: BeanstalkdProcess) -> None:
-    client = Client(*server.address, use="receive")
+def test_put_into_used_tube_costs_one_command(
+    server: BeanstalkdProcess, make_client: MakeClient
+) -> None:
+    client = make_client(use="receive")
     client.put("warm up")
     before = client.queue.stats()
     for _ in range(5):
@@ -107,26 +112,26 @@ def test_reserve_timeout_returns_none(client: Client) -> None:
         client.reserve(timeout=-1)
 
 
-def test_client_watch_and_use_arguments(server: BeanstalkdProcess) -> None:
-    client = Client(*server.address, use="out", watch=["in1", "in2"])
+def test_client_watch_and_use_arguments(server: BeanstalkdProcess, make_client: MakeClient) -> None:
+    client = make_client(use="out", watch=["in1", "in2"])
     assert client.queue.using() == "out"
     # beanstalkd lists watched tubes in its own order
     assert sorted(client.queue.watching()) == ["in1", "in2"]
     client.close()
-    single = Client(*server.address, watch="only")
+    single = make_client(watch="only")
     assert single.queue.watching() == ["only"]
     single.close()
     with pytest.raises(beanstalkm.InvalidArgument):
-        Client(*server.address, use="bad name")
+        make_client(use="bad name")
 
 
-def test_envelope_on_the_wire(client: Client) -> None:
+def test_envelope_on_the_wire(client: Client, make_connection: MakeConnection) -> None:
     message = client.put({"n": 1}, subscribe="replies", channel="chan", sender={"ua": "test"})
     job = client.queue.peek(message.uid)
     assert job is not None
     raw = client.queue.stats_job(message.uid)
     assert raw["state"] == "ready"
-    raw_conn = beanstalkm.Connection(client.host, client.port)
+    raw_conn = make_connection()
     raw_conn.queue.use("receive")
     peeked = raw_conn.queue.peek_ready()
     assert peeked is not None
@@ -164,7 +169,9 @@ def test_body_round_trips_unchanged(client: Client, body: object) -> None:
     assert message.is_envelope
 
 
-def test_invalid_envelope_keeps_body(client: Client, server: BeanstalkdProcess) -> None:
+def test_invalid_envelope_keeps_body(
+    client: Client, server: BeanstalkdProcess, make_client: MakeClient
+) -> None:
     client.queue.watch(beanstalkm.DEFAULT_TUBE)
     client.queue.use(beanstalkm.DEFAULT_TUBE)
     bad = {"@context": "message", "body": {"x": 1}, "created": "yesterday", "sender": {}}
@@ -175,12 +182,12 @@ def test_invalid_envelope_keeps_body(client: Client, server: BeanstalkdProcess) 
     assert message.valid is False
     assert message.validation_error
     message.delete()
-    strict = Client(*server.address, watch=beanstalkm.DEFAULT_TUBE, strict=True)
+    strict = make_client(watch=beanstalkm.DEFAULT_TUBE, strict=True)
     client.queue.put(json.dumps(bad))
     with pytest.raises(beanstalkm.InvalidMessage) as info:
         strict.reserve()
     held = info.value.message
-    assert isinstance(held, Message)
+    assert isinstance(held, BaseMessage)
     assert held.reserved
     assert held.body == {"x": 1}
     held.bury()
@@ -359,8 +366,8 @@ def test_fifo_and_priorities(client: Client) -> None:
     assert order == ["top", "bar", "qux", "foo", "low"]
 
 
-def test_context_manager_closes(server: BeanstalkdProcess) -> None:
-    with Client(*server.address) as client:
+def test_context_manager_closes(server: BeanstalkdProcess, make_client: MakeClient) -> None:
+    with make_client() as client:
         assert client.connected
         client.put("x")
     assert not client.connected

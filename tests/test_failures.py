@@ -11,11 +11,14 @@ import beanstalkm
 from beanstalkm import Client, Connection
 from beanstalkm.testing import BeanstalkdProcess, free_port
 
+from .conftest import MakeClient, MakeConnection
 from .fakeserver import FakeServer, replies
 
 
-def test_restart_restores_used_and_watched_tubes(server: BeanstalkdProcess) -> None:
-    client = Client(*server.address, timeout=5)
+def test_restart_restores_used_and_watched_tubes(
+    server: BeanstalkdProcess, make_client: MakeClient
+) -> None:
+    client = make_client(timeout=5)
     client.queue.use("out")
     client.queue.watch("in")
     client.queue.ignore("default")
@@ -31,8 +34,8 @@ def test_restart_restores_used_and_watched_tubes(server: BeanstalkdProcess) -> N
     client.close()
 
 
-def test_restart_with_default_session(server: BeanstalkdProcess) -> None:
-    client = Client(*server.address, timeout=5)
+def test_restart_with_default_session(server: BeanstalkdProcess, make_client: MakeClient) -> None:
+    client = make_client(timeout=5)
     client.put("before")
     server.restart()
     message = client.put("after")
@@ -41,8 +44,10 @@ def test_restart_with_default_session(server: BeanstalkdProcess) -> None:
     client.close()
 
 
-def test_message_of_lost_connection_raises(server: BeanstalkdProcess) -> None:
-    client = Client(*server.address, timeout=5, watch="receive")
+def test_message_of_lost_connection_raises(
+    server: BeanstalkdProcess, make_client: MakeClient
+) -> None:
+    client = make_client(timeout=5, watch="receive")
     client.put("job")
     message = client.reserve(drop=False)
     assert message is not None
@@ -58,21 +63,21 @@ def test_message_of_lost_connection_raises(server: BeanstalkdProcess) -> None:
     client.close()
 
 
-def test_server_down_raises_socket_error_with_address() -> None:
+def test_server_down_raises_socket_error_with_address(make_client: MakeClient) -> None:
     port = free_port()
-    client = Client("127.0.0.1", port, timeout=1)
+    client = make_client("127.0.0.1", port, timeout=1)
     with pytest.raises(beanstalkm.SocketError, match=f"127.0.0.1:{port}"):
         client.put("x")
 
 
-def test_reply_timeout_then_reconnect() -> None:
+def test_reply_timeout_then_reconnect(make_connection: MakeConnection) -> None:
     def stall_first(request: bytes, conn: socket.socket, count: int) -> None:
         if request.startswith(b"stats-tube") and count == 1:
             return  # never answer the first
         conn.sendall(b"USING default\r\n")
 
     with FakeServer(stall_first) as fake:
-        conn = Connection(*fake.address, timeout=0.3)
+        conn = make_connection(*fake.address, timeout=0.3)
         start = time.monotonic()
         with pytest.raises(beanstalkm.SocketError, match="timed out"):
             conn.queue.stats_tube("x")
@@ -83,8 +88,10 @@ def test_reply_timeout_then_reconnect() -> None:
         conn.close()
 
 
-def test_blocking_reserve_waits_past_the_reply_timeout(connection: Connection) -> None:
-    short = Connection(connection.host, connection.port, timeout=0.2)
+def test_blocking_reserve_waits_past_the_reply_timeout(
+    connection: Connection, make_connection: MakeConnection
+) -> None:
+    short = make_connection(timeout=0.2)
     start = time.monotonic()
     with pytest.raises(beanstalkm.TimedOut):
         short.queue.reserve_with_timeout(1)
@@ -93,11 +100,13 @@ def test_blocking_reserve_waits_past_the_reply_timeout(connection: Connection) -
     short.close()
 
 
-def test_reserve_without_timeout_waits_for_a_job(server: BeanstalkdProcess) -> None:
+def test_reserve_without_timeout_waits_for_a_job(
+    server: BeanstalkdProcess, make_client: MakeClient
+) -> None:
     import threading
 
-    waiting = Client(*server.address, timeout=0.2, watch="receive")
-    producer = Client(*server.address)
+    waiting = make_client(timeout=0.2, watch="receive")
+    producer = Client(*server.address)  # a blocking one: it runs in another thread
     timer = threading.Timer(0.5, lambda: producer.put("late"))
     timer.start()
     try:
@@ -112,8 +121,9 @@ def test_reserve_without_timeout_waits_for_a_job(server: BeanstalkdProcess) -> N
 
 def test_socket_options(connection: Connection) -> None:
     connection.connect()
-    sock = connection._sock
-    assert sock is not None
+    # the blocking connection's socket, or the asyncio one's view of its socket
+    sock = getattr(connection, "_sock", None) or getattr(connection, "_socket", None)
+    assert isinstance(sock, socket.socket)
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
 
@@ -147,9 +157,11 @@ def test_socket_options(connection: Connection) -> None:
         "cut-mid-line",
     ],
 )
-def test_nonsense_never_hangs_and_resets(chunks: tuple[bytes, ...], error: type[Exception]) -> None:
+def test_nonsense_never_hangs_and_resets(
+    chunks: tuple[bytes, ...], error: type[Exception], make_connection: MakeConnection
+) -> None:
     with FakeServer(replies(*chunks, close=True)) as fake:
-        conn = Connection(*fake.address, timeout=2)
+        conn = make_connection(*fake.address, timeout=2)
         start = time.monotonic()
         with pytest.raises(error):
             conn.queue.list_tubes()
@@ -158,16 +170,16 @@ def test_nonsense_never_hangs_and_resets(chunks: tuple[bytes, ...], error: type[
         conn.close()
 
 
-def test_unexpected_response_carries_what_was_received() -> None:
+def test_unexpected_response_carries_what_was_received(make_connection: MakeConnection) -> None:
     with FakeServer(replies(b"SURPRISE 1 2\r\n")) as fake:
-        conn = Connection(*fake.address, timeout=2)
+        conn = make_connection(*fake.address, timeout=2)
         with pytest.raises(beanstalkm.UnexpectedResponse) as info:
             conn.queue.delete(1)
         assert info.value.args == ("delete", "SURPRISE", ("1", "2"))
         conn.close()
 
 
-def test_reply_split_byte_by_byte() -> None:
+def test_reply_split_byte_by_byte(make_connection: MakeConnection) -> None:
     body = b"---\n- default\n- x\n"
 
     def dribble(request: bytes, conn: socket.socket, count: int) -> None:
@@ -175,15 +187,15 @@ def test_reply_split_byte_by_byte() -> None:
             conn.sendall(bytes([byte]))
 
     with FakeServer(dribble) as fake:
-        conn = Connection(*fake.address, timeout=2)
+        conn = make_connection(*fake.address, timeout=2)
         assert conn.queue.list_tubes() == ["default", "x"]
         assert conn.queue.list_tubes() == ["default", "x"]
         conn.close()
 
 
-def test_error_statuses_from_any_command() -> None:
+def test_error_statuses_from_any_command(make_connection: MakeConnection) -> None:
     with FakeServer(replies(b"OUT_OF_MEMORY\r\n")) as fake:
-        conn = Connection(*fake.address, timeout=2)
+        conn = make_connection(*fake.address, timeout=2)
         with pytest.raises(beanstalkm.OutOfMemory):
             conn.queue.put(b"x")
         with pytest.raises(beanstalkm.OutOfMemory):
@@ -192,9 +204,9 @@ def test_error_statuses_from_any_command() -> None:
         conn.close()
 
 
-def test_put_buried_reports_the_job_id() -> None:
+def test_put_buried_reports_the_job_id(make_connection: MakeConnection) -> None:
     with FakeServer(replies(b"BURIED 77\r\n")) as fake:
-        conn = Connection(*fake.address, timeout=2)
+        conn = make_connection(*fake.address, timeout=2)
         with pytest.raises(beanstalkm.Buried) as info:
             conn.queue.put(b"x")
         assert info.value.job_id == 77

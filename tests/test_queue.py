@@ -11,10 +11,12 @@ from beanstalkm import Connection
 from beanstalkm.commands import COMMANDS
 from beanstalkm.testing import BeanstalkdProcess
 
+from .conftest import MakeConnection
+
 
 def test_every_command_is_a_queue_method(connection: Connection) -> None:
     for name, command in COMMANDS.items():
-        method = getattr(connection.queue, name)
+        method = getattr(connection.queue.__class__, name)
         assert method.__doc__ == command.doc
         assert method.__name__ == name
 
@@ -214,8 +216,10 @@ def test_tube_names_stay_strings(connection: Connection, name: str) -> None:
     assert q.stats_tube(name)["name"] == name
 
 
-def test_raw_yaml_and_custom_parser(server: BeanstalkdProcess) -> None:
-    raw = Connection(*server.address, parse_yaml=False)
+def test_raw_yaml_and_custom_parser(
+    server: BeanstalkdProcess, make_connection: MakeConnection
+) -> None:
+    raw = make_connection(parse_yaml=False)
     text: object = raw.queue.list_tubes()
     assert text == "---\n- default\n"
     text = raw.queue.stats_tube("default")
@@ -223,7 +227,7 @@ def test_raw_yaml_and_custom_parser(server: BeanstalkdProcess) -> None:
     assert text.startswith("---\nname: default\n")
     # the reply body was consumed: the connection is in step
     assert raw.queue.using() == "default"
-    lines = Connection(*server.address, parse_yaml=str.splitlines)
+    lines = make_connection(parse_yaml=str.splitlines)
     assert lines.queue.watching() == ["---", "- default"]
     raw.close()
     lines.close()
@@ -268,8 +272,10 @@ def test_deadline_soon(connection: Connection) -> None:
     assert info.value.args[1] == "DEADLINE_SOON"
 
 
-def test_job_too_big_keeps_connection_usable(small_server: BeanstalkdProcess) -> None:
-    conn = Connection(*small_server.address, timeout=5)
+def test_job_too_big_keeps_connection_usable(
+    small_server: BeanstalkdProcess, make_connection: MakeConnection
+) -> None:
+    conn = make_connection(*small_server.address, timeout=5)
     q = conn.queue
     assert q.put(b"x" * 1024) > 0
     with pytest.raises(beanstalkm.JobTooBig) as info:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .commands import COMMANDS, Command
 from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
-from .errors import CommandFailed, SocketError, UnexpectedResponse
+from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedResponse
 from .message import Message
-from .pipeline import Pipeline, first_error
+from .operations import Operation
+from .pipeline import Pipeline
 from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
 from .queue import install_commands
 from .urls import parse_url
@@ -33,15 +34,15 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "Queue"]
 
 _C = TypeVar("_C", bound="Connection")
+_T = TypeVar("_T")
 _RECV_SIZE: Final = 65536
 # Above this many request bytes at once, writing and reading are interleaved so that a
 # big batch cannot deadlock against the server's buffers.
 _PLAIN_SEND_LIMIT: Final = 65536
-_PUT: Final = COMMANDS["put"]
 _DEFAULT_TIMEOUT: Final[Any] = object()
 # Between commands issued back to back the connection cannot have been seen to close;
 # after a pause this long, check before sending.
-_IDLE_CHECK_AFTER: Final = 0.001
+IDLE_CHECK_AFTER: Final = 0.001
 _monotonic = time.monotonic
 
 # Kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) keep the socket in blocking mode: a
@@ -258,16 +259,8 @@ class Connection:
         now = _monotonic()
         idle = now - self._last_used
         self._last_used = now
-        if idle < _IDLE_CHECK_AFTER:
+        if idle < IDLE_CHECK_AFTER or not peer_closed(sock):
             return sock
-        # A server that went away while we were idle has left an end-of-file (or a
-        # reset) waiting: reconnect before sending rather than lose the command.
-        try:
-            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return sock
-        except OSError:
-            pass
         return self._open()
 
     # -- running commands --
@@ -426,29 +419,38 @@ class Connection:
 
     # -- helpers for Client and Message --
 
-    def _put_message(self, message: Message, tube: str) -> int:
-        data = message.encode()
-        args = (data, message.priority, message.delay, message.ttr)
-        if tube == self._proto.using:
-            uid: int = self._execute(_PUT, args)
-        else:
-            [uid] = self._put_batch(tube, [args], raise_on_error=True)
-        message.tube = tube
-        return uid
+    def _drive(self, operation: Operation[_T]) -> _T:
+        """Run a high-level operation (see :mod:`beanstalkm.operations`) to its end."""
+        try:
+            request = next(operation)
+            while True:
+                try:
+                    if isinstance(request, tuple):
+                        result = self._execute(*request)
+                    else:
+                        result = self._execute_many(request)
+                except BeanstalkmException as exc:
+                    request = operation.throw(exc)
+                else:
+                    request = operation.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
 
-    def _put_batch(
-        self, tube: str, puts: Sequence[tuple[object, ...]], raise_on_error: bool = False
-    ) -> list[Any]:
-        """Put each ``(body, priority, delay, ttr)`` into ``tube``, pipelined; the used
-        tube is left as it was. Returns ids, or exceptions in their slots."""
-        requests, mine = self._proto.in_tube(tube, [(_PUT, args) for args in puts])
-        results = self._execute_many(requests)
-        error = first_error(results)
-        if error is not None and (raise_on_error or first_error(results[mine]) is not error):
-            # raise_on_error: a put failed. Otherwise the use around the puts did,
-            # which leaves the session unknown.
-            raise error
-        return results[mine]
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the server has closed (or reset) the connection, or sent bytes no
+    request asked for: either way the connection must be replaced before use.
+
+    A server that went away while the connection was idle has left an end-of-file
+    waiting; checking before sending keeps the next command from being lost with it.
+    """
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _set_kernel_timeout(sock: socket.socket, seconds: float | None) -> None:

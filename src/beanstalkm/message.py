@@ -12,9 +12,9 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import envelope
+from . import envelope, operations
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
-from .errors import InvalidMessage, NotFound, ReservationLost
+from .errors import InvalidMessage, ReservationLost
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -326,65 +326,32 @@ class Message(BaseMessage):
 
     def send(self, tube: str = DEFAULT_TUBE) -> int:
         """Put this message into ``tube`` (the used tube is left as it was); return its id."""
-        self.uid = self._conn._put_message(self, tube)
-        return self.uid
+        return self._conn._drive(operations.send(self, tube))
 
     def delete(self) -> None:
         """Delete the job."""
-        uid = self._require_uid("delete")
-        self._require_reservation("delete")
-        self._conn.queue.delete(uid)
-        self.reserved = False
-        self.deleted = True
+        self._conn._drive(operations.delete(self))
 
     def release(self, priority: int | None = None, delay: int | None = None) -> None:
-        """Release the reserved job back to ready (or delayed); keeps its priority
-        unless one is given."""
-        uid = self._require_uid("release")
-        self._require_reservation("release")
-        if priority is None:
-            priority = self._current_priority()
-        self._conn.queue.release(uid, priority, DEFAULT_DELAY if delay is None else delay)
-        self.reserved = False
-        self.priority = priority
+        """Release the reserved job back to ready (or delayed after ``delay`` seconds).
+
+        Keeps the job's priority unless one is given (finding it costs a stats-job
+        round trip for a reserved job).
+        """
+        self._conn._drive(operations.release(self, priority, delay))
 
     def bury(self, priority: int | None = None) -> None:
         """Bury the reserved job; keeps its priority unless one is given."""
-        uid = self._require_uid("bury")
-        self._require_reservation("bury")
-        if priority is None:
-            priority = self._current_priority()
-        self._conn.queue.bury(uid, priority)
-        self.reserved = False
-        self.priority = priority
+        self._conn._drive(operations.bury(self, priority))
 
     def kick(self) -> None:
         """Kick the job (buried or delayed) to ready."""
-        self._conn.queue.kick_job(self._require_uid("kick"))
+        self._conn._drive(operations.kick(self))
 
     def touch(self) -> None:
         """Ask for more time to work on the reserved job: its time-to-run starts again."""
-        uid = self._require_uid("touch")
-        self._require_reservation("touch")
-        self._conn.queue.touch(uid)
+        self._conn._drive(operations.touch(self))
 
     def stats(self) -> JobStats | None:
         """The job's statistics, or None once it is deleted (or gone from the server)."""
-        if self.deleted or not self.uid:
-            return None
-        try:
-            stats: JobStats = self._conn.queue.stats_job(self.uid)
-        except NotFound:
-            return None
-        if isinstance(stats, dict):
-            self.priority = stats.get("pri", self.priority)
-            self.tube = stats.get("tube", self.tube)
-        return stats
-
-    def _current_priority(self) -> int:
-        if self.priority is None:
-            stats = self.stats()
-            if stats is None:
-                raise NotFound("stats_job", "NOT_FOUND", (str(self.uid),))
-            self.priority = stats["pri"]
-        return self.priority if self.priority is not None else DEFAULT_PRIORITY
+        return self._conn._drive(operations.stats(self))  # type: ignore[no-any-return]
