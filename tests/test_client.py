@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import socket
+from typing import Any
 
 import pytest
 
@@ -186,7 +187,7 @@ def test_invalid_envelope_keeps_body(
     client.queue.put(json.dumps(bad))
     with pytest.raises(beanstalkm.InvalidMessage) as info:
         strict.reserve()
-    held = info.value.message
+    held: Any = info.value.message
     assert isinstance(held, BaseMessage)
     assert held.reserved
     assert held.body == {"x": 1}
