@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import socket
-from typing import Any
 
 import pytest
 
@@ -187,8 +186,8 @@ def test_invalid_envelope_keeps_body(
     client.queue.put(json.dumps(bad))
     with pytest.raises(beanstalkm.InvalidMessage) as info:
         strict.reserve()
-    held: Any = info.value.message
-    assert isinstance(held, BaseMessage)
+    assert isinstance(info.value.message, BaseMessage)
+    held: beanstalkm.Message = info.value.message  # type: ignore[assignment]
     assert held.reserved
     assert held.body == {"x": 1}
     held.bury()
