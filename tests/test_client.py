@@ -374,3 +374,17 @@ def test_context_manager_closes(server: BeanstalkdProcess, make_client: MakeClie
     # a closed client reconnects on the next command
     assert client.queue.using() == "default"
     client.close()
+
+
+def test_changing_one_messages_sender_leaves_the_clients(client: Client) -> None:
+    message = client({"a": 1})
+    message.sender["ua"] = "only this one"
+    message.send()
+    assert "ua" not in client.sender
+    later = client.put({"a": 2})
+    peeked = client.queue.peek(later.uid)
+    assert peeked is not None
+    assert "ua" not in peeked.sender
+    first = client.queue.peek(message.uid)
+    assert first is not None
+    assert first.sender["ua"] == "only this one"

@@ -94,7 +94,12 @@ def encode_body(value: object, name: str = "body") -> bytes | bytearray | memory
     if isinstance(value, bytearray):
         return value
     if isinstance(value, memoryview):
-        return value.cast("B") if value.format != "B" or value.ndim != 1 else value
+        try:
+            if value.c_contiguous:
+                return value.cast("B") if value.format != "B" or value.ndim != 1 else value
+            return value.tobytes()
+        except ValueError as exc:  # a released view
+            raise InvalidArgument(f"{name}: {exc}") from None
     raise InvalidArgument(f"{name} must be bytes or str, got {type(value).__name__}")
 
 

@@ -38,8 +38,9 @@ SCHEMA: Final[dict[str, Any]] = json.loads(
     resources.files(__package__).joinpath("message.json").read_text(encoding="utf-8")
 )
 
-# Compact and UTF-8: smaller jobs, and faster than the json module's defaults.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Compact, and ASCII like the body's canonical form, so any str (a lone surrogate
+# included) encodes.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _unserializable(value: Any) -> Any:
@@ -92,16 +93,22 @@ def _token_of(body_json: str) -> str:
 
 
 _quote = json.encoder.encode_basestring_ascii
-# The sender is the same for every message of a client: keep its JSON.
-_last_sender: tuple[dict[str, Any], str] = ({}, "{}")
+# The sender is the same dict for every message of a client: keep its JSON. The
+# cache is keyed on the dict itself, and checked against a copy of its items with their
+# types (1, 1.0 and True are equal, but not the same JSON) in case it was changed.
+_last_sender: tuple[Any, Any, str] = (None, None, "{}")
+
+
+def _sender_key(sender: dict[str, Any]) -> list[tuple[str, type, Any]]:
+    return [(key, type(value), value) for key, value in sender.items()]
 
 
 def _sender_json(sender: dict[str, Any]) -> str:
     global _last_sender
-    key, text = _last_sender
-    if sender != key:
+    obj, key, text = _last_sender
+    if sender is not obj or _sender_key(sender) != key:
         text = _encode(sender)
-        _last_sender = (dict(sender), text)
+        _last_sender = (sender, _sender_key(sender), text)
     return text
 
 
@@ -137,11 +144,22 @@ def encode_envelope(
 
 def created_ms(value: Any) -> dict[str, int] | None:
     """Normalize ``created`` to ``{"$data": ms}``; older writers sent seconds."""
-    if isinstance(value, dict) and isinstance(value.get("$data"), (int, float)):
-        return {"$data": int(value["$data"])}
+    if isinstance(value, dict):
+        data = value.get("$data")
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return {"$data": int(data)}
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return {"$data": round(value * 1000)}
     return None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# Python's json reads NaN and Infinity, which are not JSON: a job saying "NaN" is text.
+_decode_json = json.JSONDecoder(parse_constant=_not_json).decode
 
 
 class Decoded(NamedTuple):
@@ -159,8 +177,8 @@ def decode(raw: bytes) -> Decoded:
     except UnicodeDecodeError:
         return Decoded(raw, None)
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = _decode_json(text)
+    except (ValueError, RecursionError):
         return Decoded(text, None)
     if isinstance(value, dict) and value.get("@context") == CONTEXT and "body" in value:
         return Decoded(value["body"], value)

@@ -93,8 +93,10 @@ class BaseMessage:
         self._raw: bytes | None = None
         self._body = body
         self._created: dict[str, int] = _now_ms()
-        base = getattr(connection, "sender", None)
-        self._sender: dict[str, Any] = {**base, **(sender or {})} if base else dict(sender or {})
+        base: dict[str, Any] = getattr(connection, "sender", None) or {}
+        # Shared with the connection until someone reads it (see the property): the
+        # envelope encoder keeps the JSON of the connection's sender.
+        self._sender = {**base, **sender} if sender else base
         self._subscribe = subscribe
         self._channel = channel
         self._errors: list[str] = list(errors or ())
@@ -194,6 +196,8 @@ class BaseMessage:
     def sender(self) -> dict[str, Any]:
         """Who sent it: host, pid, time, version and whatever the producer added."""
         sender: dict[str, Any] = self._get("_sender")
+        if sender is getattr(self._conn, "sender", None):
+            sender = self._sender = dict(sender)  # this message's own from now on
         return sender
 
     @property

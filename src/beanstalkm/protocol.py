@@ -205,8 +205,8 @@ class ClientProtocol:
         try:
             reply = self._parser.next_reply()
         except ProtocolError as exc:
-            wire = self._pending[0][0].wire
-            raise UnexpectedResponse(wire, exc.reason, (exc.data.decode("latin-1"),)) from None
+            name = self._pending[0][0].name
+            raise UnexpectedResponse(name, exc.reason, (exc.data.decode("latin-1"),)) from None
         if reply is None:
             if self._eof:
                 where = "in the middle of a reply" if self._parser.in_reply else "before replying"
@@ -262,7 +262,7 @@ class ClientProtocol:
             try:
                 return parse_yaml(body, command.yaml or "server")
             except StatsParseError as exc:
-                raise UnexpectedResponse(command.wire, f"unparsable YAML: {exc}", ()) from None
+                raise UnexpectedResponse(command.name, f"unparsable YAML: {exc}", ()) from None
         text = body.decode("utf-8", "replace")
         if option is False:
             return text
@@ -272,7 +272,7 @@ class ClientProtocol:
     def _unexpected(command: Command, reply: Reply) -> UnexpectedResponse:
         status, values, _ = reply
         return UnexpectedResponse(
-            command.wire, status.decode("latin-1"), tuple(v.decode("latin-1") for v in values)
+            command.name, status.decode("latin-1"), tuple(v.decode("latin-1") for v in values)
         )
 
     # -- connection lifecycle --
