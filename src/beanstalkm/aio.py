@@ -233,7 +233,6 @@ class Connection:
         self._transport: asyncio.Transport | None = None
         self._stream: _Stream | None = None
         self._socket: socket.socket | None = None
-        self._last_used = 0.0
         # One future per request in flight, in the order of the requests; with each,
         # how long its reply may take (None: as long as it takes).
         self._waiters: deque[tuple[asyncio.Future[Any], float | None]] = deque()
@@ -321,7 +320,8 @@ class Connection:
             # duplicate descriptor of the same connection can (see _ensure_open).
             probe = socket.socket(fileno=os.dup(wrapped.fileno()))
             self._transport, self._stream, self._socket = transport, stream, probe
-            self._last_used = time.monotonic()
+            self._loop = loop
+            self._last_activity = loop.time()
             self._epoch += 1
             self._proto.reset()
             restore = self._proto.restore_requests()
@@ -339,9 +339,7 @@ class Connection:
             return
         if self._waiters:
             return
-        now = time.monotonic()
-        idle = now - self._last_used
-        self._last_used = now
+        idle = self._loop.time() - self._last_activity
         if idle >= IDLE_CHECK_AFTER and self._socket is not None and peer_closed(self._socket):
             # The event loop may not have seen the end-of-file yet (it was busy, or
             # not running): do not send into a dead connection.
@@ -376,7 +374,7 @@ class Connection:
         proto = self._proto
         proto.receive_data(data)
         waiters = self._waiters
-        self._last_activity = asyncio.get_running_loop().time()
+        self._last_activity = self._loop.time()
         try:
             while waiters:
                 try:
@@ -450,8 +448,24 @@ class Connection:
     async def _execute(self, command: Command, args: Sequence[object]) -> Any:
         """Run one command and return its result (the queue methods all end here)."""
         data = command.encode(args)
-        await self._ensure_open()
-        [future] = self._send_many(((command, args),), (data,))
+        if self._transport is None or (
+            not self._waiters and self._loop.time() - self._last_activity >= IDLE_CHECK_AFTER
+        ):
+            await self._ensure_open()
+        transport = self._transport
+        assert transport is not None
+        # _send_many for one request, without its lists: this is the hot path.
+        self._proto.expect(command, args)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        waiters = self._waiters
+        if not waiters:
+            self._last_activity = self._loop.time()
+        waiters.append(
+            (future, self.timeout if not command.blocking else self._allowance(command, args))
+        )
+        transport.write(data)
+        if self._watchdog is None and self.timeout is not None:
+            self._check_timeout()
         try:
             result = await future
         except asyncio.CancelledError:
