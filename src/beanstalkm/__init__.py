@@ -33,6 +33,7 @@ from .errors import (
     UnknownCommand,
 )
 from .message import Message
+from .pipeline import Pipeline, PipelineError
 
 __all__ = [
     "DEFAULT_DELAY",
@@ -58,6 +59,8 @@ __all__ = [
     "NotFound",
     "NotIgnored",
     "OutOfMemory",
+    "Pipeline",
+    "PipelineError",
     "Queue",
     "ReservationLost",
     "SocketError",
