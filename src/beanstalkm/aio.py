@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
@@ -34,23 +33,18 @@ from . import message as _message
 from . import operations
 from .client import ClientBase
 from .commands import COMMANDS, Command
-from .connection import _DEFAULT_TIMEOUT, IDLE_CHECK_AFTER, _tube_list, peer_closed
+from .connection import IDLE_CHECK_AFTER, BaseConnection, peer_closed
 from .constants import (
     DEFAULT_DELAY,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
     DEFAULT_PRIORITY,
     DEFAULT_TTR,
     DEFAULT_TUBE,
-    SERVER_DEFAULT_TUBE,
-    __version__,
 )
 from .errors import BeanstalkmException, CommandFailed, SocketError
 from .operations import Operation
 from .pipeline import BasePipeline, first_error
-from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
+from .protocol import NEED_DATA, Job
 from .queue import install_commands
-from .urls import parse_url
 
 if TYPE_CHECKING:
     from .stats import JobStats, ServerStats, TubeStats
@@ -197,7 +191,7 @@ class _Stream(asyncio.Protocol):
             self.writable = None
 
 
-class Connection:
+class Connection(BaseConnection):
     """An asyncio connection to one beanstalkd server.
 
     Takes the same arguments as :class:`beanstalkm.Connection` and behaves the same:
@@ -209,27 +203,14 @@ class Connection:
     """
 
     message_class: type[Message] = Message
+    queue_class = Queue
+    pipeline_class = Pipeline
+    if TYPE_CHECKING:
+        queue: Queue
 
-    def __init__(
-        self,
-        host: str = DEFAULT_HOST,
-        port: int = DEFAULT_PORT,
-        timeout: float | None = _DEFAULT_TIMEOUT,
-        *,
-        parse_yaml: YamlOption = True,
-        use: str | None = None,
-        watch: str | Iterable[str] | None = None,
-    ) -> None:
-        self.host = host
-        self.port = int(port)
-        self.timeout: float | None = (
-            socket.getdefaulttimeout() if timeout is _DEFAULT_TIMEOUT else timeout
-        )
-        if self.timeout is not None and self.timeout < 0:
-            raise ValueError("timeout must be None or >= 0")
-        self._proto = ClientProtocol(parse_yaml, use or SERVER_DEFAULT_TUBE, _tube_list(watch))
-        for request, args in self._proto.restore_requests():
-            request.encode(args)
+        def pipeline(self) -> Pipeline: ...
+
+    def _init_io(self) -> None:
         self._transport: asyncio.Transport | None = None
         self._stream: _Stream | None = None
         self._socket: socket.socket | None = None
@@ -239,20 +220,7 @@ class Connection:
         self._connect_lock: asyncio.Lock | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
-        self._epoch = 0
-        self.queue = Queue(self)
-        self.sender: dict[str, Any] = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "time": time.time(),
-            "version": __version__,
-        }
-
-    @classmethod
-    def from_url(cls: type[_C], url: str, **kwargs: Any) -> _C:
-        """Make a connection to ``beanstalk://host:port`` (other arguments as usual)."""
-        host, port = parse_url(url)
-        return cls(host, port, **kwargs)
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set on connect
 
     # -- lifecycle --
 
@@ -289,14 +257,6 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        state = "connected" if self._transport is not None else "not connected"
-        return f"<{type(self).__module__}.{type(self).__name__} {self.host}:{self.port} {state}>"
-
-    def pipeline(self) -> Pipeline:
-        """Record commands to send at once; ``await pipeline.execute()`` runs them."""
-        return Pipeline(self)
 
     async def _open(self) -> None:
         if self._connect_lock is None:

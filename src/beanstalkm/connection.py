@@ -31,9 +31,10 @@ from .urls import parse_url
 if TYPE_CHECKING:
     from .stats import JobStats, ServerStats, TubeStats
 
-__all__ = ["Connection", "Queue"]
+__all__ = ["BaseConnection", "Connection", "Queue"]
 
-_C = TypeVar("_C", bound="Connection")
+_C = TypeVar("_C", bound="BaseConnection")
+_S = TypeVar("_S", bound="Connection")
 _T = TypeVar("_T")
 _RECV_SIZE: Final = 65536
 # Above this many request bytes at once, writing and reading are interleaved so that a
@@ -113,8 +114,8 @@ class Queue:
 install_commands(Queue)
 
 
-class Connection:
-    """A connection to one beanstalkd server.
+class BaseConnection:
+    """What the blocking and the asyncio connection share: arguments, session, sender.
 
     :param host: server address (default ``127.0.0.1``).
     :param port: server port (default 11300).
@@ -125,12 +126,10 @@ class Connection:
         returns the YAML text; a callable is called with the text.
     :param use: the tube to use once connected (default: the server's, ``default``).
     :param watch: the tube or tubes to watch once connected, instead of ``default``.
-
-    The connection opens on the first command (or :meth:`connect`). It is not
-    thread-safe: give each thread its own.
     """
 
-    message_class: type[Message] = Message
+    queue_class: type[Any]
+    pipeline_class: type[Any]
 
     def __init__(
         self,
@@ -153,11 +152,8 @@ class Connection:
         # Validate the session's tubes now rather than on the first command.
         for request, args in self._proto.restore_requests():
             request.encode(args)
-        self._sock: socket.socket | None = None
-        self._last_used = 0.0
         # Counts connections made; a message reserved under another count was lost.
         self._epoch = 0
-        self.queue = Queue(self)
         #: Describes this client in the envelopes it sends (``sender``).
         self.sender: dict[str, Any] = {
             "host": socket.gethostname(),
@@ -165,12 +161,52 @@ class Connection:
             "time": time.time(),
             "version": __version__,
         }
+        self._init_io()
+        self.queue = self.queue_class(self)
+
+    def _init_io(self) -> None:
+        """Set up the transport's state (no connecting: that happens on first use)."""
+        raise NotImplementedError
 
     @classmethod
     def from_url(cls: type[_C], url: str, **kwargs: Any) -> _C:
         """Make a connection to ``beanstalk://host:port`` (other arguments as usual)."""
         host, port = parse_url(url)
         return cls(host, port, **kwargs)
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the server is open."""
+        raise NotImplementedError
+
+    def pipeline(self) -> Any:
+        """Record commands to send at once; see :mod:`beanstalkm.pipeline`."""
+        return self.pipeline_class(self)
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "not connected"
+        return f"<{type(self).__module__}.{type(self).__name__} {self.host}:{self.port} {state}>"
+
+
+class Connection(BaseConnection):
+    """A connection to one beanstalkd server.
+
+    Takes :class:`BaseConnection`'s arguments: ``host``, ``port``, ``timeout``,
+    ``parse_yaml``, ``use`` and ``watch``. The connection opens on the first command
+    (or :meth:`connect`). It is not thread-safe: give each thread its own.
+    """
+
+    message_class: type[Message] = Message
+    queue_class = Queue
+    pipeline_class = Pipeline
+    if TYPE_CHECKING:
+        queue: Queue
+
+        def pipeline(self) -> Pipeline: ...
+
+    def _init_io(self) -> None:
+        self._sock: socket.socket | None = None
+        self._last_used = 0.0
 
     # -- lifecycle --
 
@@ -202,7 +238,7 @@ class Connection:
         self.close()
         self._open()
 
-    def __enter__(self: _C) -> _C:
+    def __enter__(self: _S) -> _S:
         self.connect()
         return self
 
@@ -213,10 +249,6 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        state = "connected" if self._sock is not None else "not connected"
-        return f"<{type(self).__name__} {self.host}:{self.port} {state}>"
 
     def _open(self) -> socket.socket:
         self._drop()
@@ -333,10 +365,6 @@ class Connection:
             self._message(r, command.reserves) if type(r) is Job else r
             for r, (command, _) in zip(results, requests, strict=True)
         ]
-
-    def pipeline(self) -> Pipeline:
-        """Record commands to send at once; see :class:`~beanstalkm.pipeline.Pipeline`."""
-        return Pipeline(self)
 
     def _exchange(
         self,
