@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from . import message as _message
 from . import operations
 from .client import ClientBase
-from .commands import COMMANDS, Command
+from .commands import Command
 from .connection import IDLE_CHECK_AFTER, BaseConnection, peer_closed
 from .constants import (
     DEFAULT_DELAY,
@@ -44,7 +44,7 @@ from .errors import BeanstalkmException, CommandFailed, SocketError
 from .operations import Operation
 from .pipeline import BasePipeline, first_error
 from .protocol import NEED_DATA, Job
-from .queue import install_commands
+from .queue import BaseQueue, install_commands
 
 if TYPE_CHECKING:
     from .stats import JobStats, ServerStats, TubeStats
@@ -95,20 +95,10 @@ class Message(_message.BaseMessage):
         return await self._conn._drive(operations.stats(self))
 
 
-class Queue:
+class Queue(BaseQueue):
     """The low-level layer of the asyncio client: one awaitable method per command."""
 
-    __slots__ = ("_connection", "_run")
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-        self._run = connection._execute
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        """Run a command by its method name: ``await queue("reserve_with_timeout", 5)``."""
-        if name not in COMMANDS:
-            raise AttributeError(f"no beanstalkd command named {name!r}")
-        return getattr(self, name)(*args)
+    __slots__ = ()
 
     if TYPE_CHECKING:
 

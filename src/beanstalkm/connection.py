@@ -18,14 +18,14 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .commands import COMMANDS, Command
+from .commands import Command
 from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
 from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedResponse
 from .message import Message
 from .operations import Operation
 from .pipeline import Pipeline
 from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
-from .queue import install_commands
+from .queue import BaseQueue, install_commands
 from .urls import parse_url
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _tube_list(watch: str | Iterable[str] | None) -> list[str]:
     return list(watch)
 
 
-class Queue:
+class Queue(BaseQueue):
     """The low-level layer: one method per beanstalkd command, from ``api.json``.
 
     Methods return plain values (ids, counts, names, dicts) or a
@@ -69,17 +69,7 @@ class Queue:
     :class:`~beanstalkm.CommandFailed` subclass.
     """
 
-    __slots__ = ("_connection", "_run")
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-        self._run = connection._execute
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        """Run a command by its method name: ``queue("reserve_with_timeout", 5)``."""
-        if name not in COMMANDS:
-            raise AttributeError(f"no beanstalkd command named {name!r}")
-        return getattr(self, name)(*args)
+    __slots__ = ()
 
     if TYPE_CHECKING:
         # Declarations for type checkers; the methods are made from api.json below.

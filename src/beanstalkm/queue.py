@@ -14,7 +14,7 @@ from typing import Any
 
 from .commands import COMMANDS, Command
 
-__all__ = ["install_commands"]
+__all__ = ["BaseQueue", "install_commands"]
 
 
 def _method(command: Command) -> Callable[..., Any]:
@@ -52,3 +52,19 @@ def install_commands(cls: type, commands: Mapping[str, Command] = COMMANDS) -> t
         method.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, method)
     return cls
+
+
+class BaseQueue:
+    """A connection's command methods; subclasses get them from :func:`install_commands`."""
+
+    __slots__ = ("_connection", "_run")
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._run = connection._execute
+
+    def __call__(self, name: str, *args: Any) -> Any:
+        """Run a command by its method name: ``queue("reserve_with_timeout", 5)``."""
+        if name not in COMMANDS:
+            raise AttributeError(f"no beanstalkd command named {name!r}")
+        return getattr(self, name)(*args)
