@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CLIENTS_DIR = HERE / "clients"
 sys.path.insert(0, str(CLIENTS_DIR))
-from _worker import BODY, OPS  # noqa: E402  (the workers' own constants, stdlib only)
+from _worker import BODY, OPS, PRIORITY, TTR  # noqa: E402  (the workers' constants; stdlib)
 
 DEFAULT_PEERS_VENV = HERE / ".venv-peers"
 #: The peers, pinned so that numbers from different days compare.
@@ -121,19 +122,32 @@ class WorkerError(RuntimeError):
 # --------------------------------------------------------------------------- processes
 
 
-def _die_with_parent() -> None:
-    """In a child before exec: get SIGTERM if bench.py dies without cleaning up (Linux)."""
-    with contextlib.suppress(Exception):
-        import ctypes
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook that makes a child get SIGTERM when bench.py dies (Linux only).
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    It covers what ``finally`` cannot: bench.py killed with SIGKILL. libc is loaded here,
+    in the parent, so the child runs no import between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return hook
+
+
+_PRE_EXEC = _parent_death_signal()
 
 
 def _spawn(cmd: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Start a child in its own session (Ctrl-C reaches only us; we stop the children)."""
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
-    return subprocess.Popen(cmd, start_new_session=True, preexec_fn=preexec, **kwargs)
+    return subprocess.Popen(cmd, start_new_session=True, preexec_fn=_PRE_EXEC, **kwargs)
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -243,7 +257,7 @@ class Admin:
 
     def fill(self, tube: str, count: int, body: bytes) -> None:
         self.use(tube)
-        put = b"put %d 0 120 %d\r\n%b\r\n" % (2**31, len(body), body)
+        put = b"put %d 0 %d %d\r\n%b\r\n" % (PRIORITY, TTR, len(body), body)
         for start in range(0, count, 1000):
             replies = self.pipeline([put] * min(1000, count - start))
             if any(not reply.startswith(b"INSERTED ") for reply in replies):
@@ -334,8 +348,15 @@ class Worker:
 def ensure_peers_venv(venv: Path) -> str:
     """Return the python of the peers' virtualenv, making it and installing them if needed."""
     python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import greenstalk, pystalk, aiostalk"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+    pins = dict(req.split("==") for req in PEER_REQUIREMENTS)
+    check = (
+        "import importlib.metadata as m, sys\n"
+        f"sys.exit(any(m.version(n) != v for n, v in {pins!r}.items()))"
+    )
+    if (
+        python.exists()
+        and subprocess.run([python, "-c", check], capture_output=True).returncode == 0
+    ):
         return str(python)
     print(f"bench: installing {', '.join(PEER_REQUIREMENTS)} into {venv}", file=sys.stderr)
     try:
@@ -369,6 +390,8 @@ class Measurement:
     ops: int = 0
     wall: float = 0.0
     cpu: float = 0.0
+    #: Minor page faults of the worker during the timed loop (a diagnostic, JSON only).
+    faults: int = 0
     #: For a client: indexes (in the run's list) of the floor runs just before and after.
     floors: tuple[int, int] | None = None
     error: str | None = None
@@ -389,6 +412,7 @@ class Settings:
     seconds: float
     batch: int
     warmup: bool
+    settle_malloc: bool
     pinned_cpu: int | None
     seed: int
     selected_ops: list[str]
@@ -463,6 +487,7 @@ class Runner:
             result.error = reply["error"]
         else:
             result.ops, result.wall, result.cpu = reply["ops"], reply["wall"], reply["cpu"]
+            result.faults = reply.get("faults", 0)
             problem = _check(op, result.ops, before, admin.yaml_dict("stats"))
             if problem:
                 result.error = problem
@@ -529,6 +554,7 @@ class Row:
     ratio_high: float | None = None
     cpu_us: float | None = None
     cpu_delta_us: float | None = None
+    faults_per_op: float | None = None
     note: str = ""
 
 
@@ -549,6 +575,7 @@ def summarize(
                     row.ratio = row.ratio_low = row.ratio_high = 1.0
                     row.cpu_us = statistics.median(m.cpu_us for m in mine)
                     row.cpu_delta_us = 0.0
+                    row.faults_per_op = statistics.median(m.faults / m.ops for m in mine)
             else:
                 ratios, deltas = [], []
                 for m in mine:
@@ -565,6 +592,7 @@ def summarize(
                     row.ratio_low, row.ratio_high = min(ratios), max(ratios)
                     row.cpu_us = statistics.median(m.cpu_us for m in mine)
                     row.cpu_delta_us = statistics.median(deltas)
+                    row.faults_per_op = statistics.median(m.faults / m.ops for m in mine)
             if row.rate is None:
                 if op in worker.unavailable:
                     row.note = "n/a"
@@ -614,19 +642,31 @@ def format_targets(rows: Sequence[Row]) -> str:
     out = []
     for target in TARGETS:
         row = by_key.get((target.client, target.op))
+        if row is None:  # that client or operation was not selected
+            continue
         what = f"{target.client} {OP_LABELS[target.op]}"
         if target.kind == "ratio":
             goal = f"ratio >= {target.limit:.2f}x"
-            value = row.ratio if row else None
+            value = row.ratio
             shown = f"{value:.2f}x" if value is not None else "n/a"
             ok = value is not None and value >= target.limit
         else:
             goal = f"CPU <= floor {target.limit:+.0f} us/op"
-            value = row.cpu_delta_us if row else None
+            value = row.cpu_delta_us
             shown = f"{value:+.1f} us" if value is not None else "n/a"
             ok = value is not None and value <= target.limit
         verdict = "ok" if ok else ("-" if value is None else "MISSED")
         out.append(f"  {verdict:<6} {what:<36} {goal:<24} {shown}")
+    return "\n".join(out)
+
+
+def format_faults(rows: Sequence[Row]) -> str:
+    """Rows whose worker took page faults in its timed loop: a sign of allocator churn."""
+    out = []
+    for row in rows:
+        if row.faults_per_op is not None and row.faults_per_op >= 0.1:
+            label = BY_NAME[row.client].label
+            out.append(f"  {label} {OP_LABELS[row.op]}: {row.faults_per_op:.1f} page faults/op")
     return "\n".join(out)
 
 
@@ -651,11 +691,19 @@ def format_settings(s: Settings, workers: Sequence[Worker]) -> str:
         f"{s.beanstalkd} on {LOOPBACK}; Python {s.python}; {s.machine}, {s.cpus} CPUs; {pin}",
         f"{s.rounds} rounds (+ warm-up: {'yes' if s.warmup else 'no'}); {s.ops} operations per "
         f"measurement (pipelined: {s.ops * OP_SCALE['put-pipelined']} in batches of {s.batch}); "
-        f"at most {s.seconds:g} s each; seed {s.seed}",
+        f"at most {s.seconds:g} s each; seed {s.seed}"
+        + ("" if s.settle_malloc else "; malloc NOT settled"),
         f"started {s.started}, load average {s.loadavg}, took {s.elapsed:.0f} s"
         + (f"; commit {s.commit}" if s.commit else ""),
     ]
-    versions = [f"{w.spec.name} {w.hello.get('version')}" for w in workers if w.spec is not FLOOR]
+    versions = []
+    for worker in workers:
+        if worker.spec is FLOOR:
+            continue
+        text = f"{worker.spec.name} {worker.hello.get('version')}"
+        if worker.hello.get("python") != s.python:  # e.g. an old peers' virtualenv
+            text += f" (on Python {worker.hello.get('python')}!)"
+        versions.append(text)
     lines.append("clients: " + "; ".join(versions))
     return "\n".join(lines)
 
@@ -691,6 +739,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch", type=int, default=1000, help="pipelined batch size (1000)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up round")
+    parser.add_argument(
+        "--no-settle-malloc",
+        action="store_true",
+        help="leave each worker's malloc as a fresh process has it (see docs/benchmarks.md)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to one CPU")
     parser.add_argument("--cpu", type=int, help="the CPU to pin to (default: the last allowed)")
     parser.add_argument("--seed", type=int, help="seed of the shuffled order (default: random)")
@@ -789,6 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=args.seconds,
         batch=args.batch,
         warmup=not args.no_warmup,
+        settle_malloc=not args.no_settle_malloc,
         pinned_cpu=None,
         seed=seed,
         selected_ops=args.ops_selected,
@@ -808,6 +862,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p for p in (str(args.beanstalkm_src.resolve()), os.environ.get("PYTHONPATH", "")) if p
     )
     peers_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for env in (project_env, peers_env):
+        env["BENCH_SETTLE_MALLOC"] = "1" if settings.settle_malloc else "0"
 
     server = Server(args.beanstalkd)
     workers: list[Worker] = []
@@ -864,9 +920,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_settings(settings, workers))
     print()
     print(format_table(rows))
-    print()
-    print("Targets (median ratio to the floor of the same round; CPU: client us/op minus floor's):")
-    print(format_targets(rows))
+    targets = format_targets(rows)
+    if targets:
+        print()
+        print("Targets (median ratio to the floor of the same round; CPU: us/op over the floor's):")
+        print(targets)
+    faults = format_faults(rows)
+    if faults:
+        print()
+        print("Page faults in the timed loop (memory churn; see docs/benchmarks.md):")
+        print(faults)
     missing = format_unavailable(workers, settings.selected_ops)
     if missing:
         print()

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import types
+from typing import Any
 
-from _worker import NotAvailable, dist_version
+from _worker import OptionalModule, dist_version
 
-beanstalkm: types.ModuleType | None
-try:
-    import beanstalkm
-except ImportError as exc:  # every operation reports n/a with this reason
-    beanstalkm = None
-    IMPORT_ERROR = f"cannot import beanstalkm: {exc}"
-else:
-    IMPORT_ERROR = ""
+BEANSTALKM = OptionalModule("beanstalkm")
 
 
-def module() -> types.ModuleType:
-    if beanstalkm is None:
-        raise NotAvailable(IMPORT_ERROR)
-    return beanstalkm
+def module() -> Any:
+    """The beanstalkm package, or NotAvailable if it does not import."""
+    return BEANSTALKM.get()
 
 
 def version() -> str:
-    if beanstalkm is None:
+    found = BEANSTALKM.module
+    if found is None:
         return "not importable"
-    found = getattr(beanstalkm, "__version__", None) or dist_version("beanstalkm")
-    return f"{found} ({beanstalkm.__file__})"
+    number = getattr(found, "__version__", None) or dist_version("beanstalkm")
+    return f"{number} ({found.__file__})"
 
 
 def close(client: object) -> None:

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import importlib.metadata
 import json
+import os
 import platform
+import resource
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -74,7 +77,10 @@ class Request:
 class Result:
     ops: int
     wall: float
+    #: CPU seconds of this process (user + system) during the timed loop.
     cpu: float
+    #: Minor page faults of this process during the timed loop (a diagnostic).
+    faults: int
 
 
 Handler = Callable[[Request], Result]
@@ -94,9 +100,9 @@ def need(obj: object, *path: str) -> Any:
 def timed(step: Callable[[], object], steps: int, seconds: float, per_step: int = 1) -> Result:
     """Call ``step()`` up to ``steps`` times or for about ``seconds``, whichever ends first."""
     gc.collect()
-    clock, cpu_clock = time.perf_counter, time.process_time
+    clock = time.perf_counter
     done = 0
-    c0 = cpu_clock()
+    start = _Usage()
     t0 = clock()
     end = t0 + seconds
     while done < steps:
@@ -107,8 +113,7 @@ def timed(step: Callable[[], object], steps: int, seconds: float, per_step: int 
         if clock() > end:
             break
     wall = clock() - t0
-    cpu = cpu_clock() - c0
-    return Result(done * per_step, wall, cpu)
+    return start.result(done * per_step, wall)
 
 
 async def timed_async(
@@ -116,9 +121,9 @@ async def timed_async(
 ) -> Result:
     """The coroutine twin of :func:`timed`: awaits ``step()`` in the running loop."""
     gc.collect()
-    clock, cpu_clock = time.perf_counter, time.process_time
+    clock = time.perf_counter
     done = 0
-    c0 = cpu_clock()
+    start = _Usage()
     t0 = clock()
     end = t0 + seconds
     while done < steps:
@@ -129,17 +134,48 @@ async def timed_async(
         if clock() > end:
             break
     wall = clock() - t0
-    cpu = cpu_clock() - c0
-    return Result(done * per_step, wall, cpu)
+    return start.result(done * per_step, wall)
 
 
-def run_async(handler: Callable[[Request], Awaitable[Result]]) -> Handler:
+class _Usage:
+    """This process's CPU time and page faults at creation, to subtract at the end."""
+
+    def __init__(self) -> None:
+        self.faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        self.cpu = time.process_time()
+
+    def result(self, ops: int, wall: float) -> Result:
+        cpu = time.process_time() - self.cpu
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - self.faults
+        return Result(ops, wall, cpu, faults)
+
+
+def run_async(handler: Callable[[Request], Coroutine[Any, Any, Result]]) -> Handler:
     """Turn a coroutine handler into a plain one; each measurement gets a fresh event loop."""
 
     def run(req: Request) -> Result:
         return asyncio.run(handler(req))
 
     return run
+
+
+class OptionalModule:
+    """A module that may fail to import: every operation then reports n/a with the reason."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.error = ""
+        self.module: Any = None
+        try:
+            self.module = importlib.import_module(name)
+        except ImportError as exc:
+            self.error = f"cannot import {name}: {exc}"
+
+    def get(self) -> Any:
+        """The module, or NotAvailable if it did not import."""
+        if self.module is None:
+            raise NotAvailable(self.error)
+        return self.module
 
 
 def dist_version(distribution: str) -> str:
@@ -153,6 +189,21 @@ def dist_version(distribution: str) -> str:
 def batches(req: Request) -> int:
     """How many whole batches make up ``req.n`` jobs (at least one)."""
     return max(1, req.n // req.batch)
+
+
+def settle_allocator() -> None:
+    """Put the C allocator in the state of a process that has been running for a while.
+
+    glibc's malloc serves blocks of 128 KiB and more with mmap until the first such block
+    is freed, then raises that threshold. A fresh process that keeps allocating one big
+    buffer per operation (asyncio reads with ``recv(256 KiB)``) pays an mmap, a munmap and
+    two page faults per operation until something frees a big block: whether that happened
+    depends on the process's history, and it moved an asyncio client between 0.38x and
+    0.64x of the floor. Freeing one 4 MiB block makes every worker start in the same,
+    long-running state.
+    """
+    block = bytes(4 << 20)
+    del block
 
 
 def serve(
@@ -174,12 +225,16 @@ def serve(
     for op in OPS:
         if op not in handlers:
             missing.setdefault(op, "not supported by this client")
+    settled = os.environ.get("BENCH_SETTLE_MALLOC", "1") != "0"
+    if settled:
+        settle_allocator()
     hello = {
         "name": name,
         "version": version,
         "python": platform.python_version(),
         "executable": sys.executable,
         "self_prefill": self_prefill,
+        "settled_malloc": settled,
         "unavailable": missing,
     }
     _reply(hello)
@@ -207,7 +262,7 @@ def _answer(
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return {"ops": res.ops, "wall": res.wall, "cpu": res.cpu}
+    return {"ops": res.ops, "wall": res.wall, "cpu": res.cpu, "faults": res.faults}
 
 
 def _reply(obj: Mapping[str, Any]) -> None:

@@ -9,7 +9,7 @@ from _worker import (
     DELAY,
     PRIORITY,
     TTR,
-    NotAvailable,
+    OptionalModule,
     Request,
     Result,
     dist_version,
@@ -18,17 +18,13 @@ from _worker import (
     timed_async,
 )
 
-try:
-    import aiostalk
-except ImportError as exc:  # reported as n/a by every operation
-    aiostalk = None
-    IMPORT_ERROR = f"cannot import aiostalk: {exc}"
+AIOSTALK = OptionalModule("aiostalk")
 
 
 async def _connect(req: Request) -> Any:
-    if aiostalk is None:
-        raise NotAvailable(IMPORT_ERROR)
-    client = aiostalk.Client((req.host, req.port), encoding=None, use=req.tube, watch=req.tube)
+    client = AIOSTALK.get().Client(
+        (req.host, req.port), encoding=None, use=req.tube, watch=req.tube
+    )
     await client.connect()
     return client
 

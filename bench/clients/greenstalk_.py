@@ -9,7 +9,7 @@ from _worker import (
     DELAY,
     PRIORITY,
     TTR,
-    NotAvailable,
+    OptionalModule,
     Request,
     Result,
     dist_version,
@@ -17,17 +17,13 @@ from _worker import (
     timed,
 )
 
-try:
-    import greenstalk
-except ImportError as exc:  # reported as n/a by every operation
-    greenstalk = None
-    IMPORT_ERROR = f"cannot import greenstalk: {exc}"
+GREENSTALK = OptionalModule("greenstalk")
 
 
 def _connect(req: Request) -> Any:
-    if greenstalk is None:
-        raise NotAvailable(IMPORT_ERROR)
-    return greenstalk.Client((req.host, req.port), encoding=None, use=req.tube, watch=req.tube)
+    return GREENSTALK.get().Client(
+        (req.host, req.port), encoding=None, use=req.tube, watch=req.tube
+    )
 
 
 def put(req: Request) -> Result:

@@ -13,7 +13,7 @@ from _worker import (
     DELAY,
     PRIORITY,
     TTR,
-    NotAvailable,
+    OptionalModule,
     Request,
     Result,
     dist_version,
@@ -21,17 +21,11 @@ from _worker import (
     timed,
 )
 
-try:
-    from pystalk import BeanstalkClient
-except ImportError as exc:  # reported as n/a by every operation
-    BeanstalkClient = None
-    IMPORT_ERROR = f"cannot import pystalk: {exc}"
+PYSTALK = OptionalModule("pystalk")
 
 
 def _connect(req: Request) -> Any:
-    if BeanstalkClient is None:
-        raise NotAvailable(IMPORT_ERROR)
-    client = BeanstalkClient(req.host, req.port)
+    client = PYSTALK.get().BeanstalkClient(req.host, req.port)
     client.use(req.tube)
     client.watch(req.tube)
     return client
