@@ -732,7 +732,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, help="rounds (default 7, --quick 3)")
     parser.add_argument(
-        "--ops", type=int, help="operations per measurement (default 10000, --quick 3000)"
+        "--ops", type=int, help="operations per measurement (default 8000, --quick 3000)"
     )
     parser.add_argument(
         "--seconds", type=float, default=2.0, help="time bound of one measurement (default 2)"
@@ -768,7 +768,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
-    args.ops = args.ops or (3000 if args.quick else 10000)
+    args.ops = args.ops or (3000 if args.quick else 8000)
     names = [n.strip() for item in args.only or [] for n in item.split(",") if n.strip()]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
