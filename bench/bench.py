@@ -704,7 +704,8 @@ def format_settings(s: Settings, workers: Sequence[Worker]) -> str:
         if worker.hello.get("python") != s.python:  # e.g. an old peers' virtualenv
             text += f" (on Python {worker.hello.get('python')}!)"
         versions.append(text)
-    lines.append("clients: " + "; ".join(versions))
+    if versions:
+        lines.append("clients: " + "; ".join(versions))
     return "\n".join(lines)
 
 
@@ -788,6 +789,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def pin_to_one_cpu(cpu: int | None) -> int:
     """Pin this process (and so every child started later) to one CPU; return which."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise BenchError("this system cannot pin processes to a CPU: use --no-pin")
     allowed = sorted(os.sched_getaffinity(0))
     chosen = allowed[-1] if cpu is None else cpu
     if chosen not in allowed:
@@ -852,9 +855,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     peers_python = None
     if any(s.runtime == "peers" for s in args.clients):
-        peers_python = ensure_peers_venv(args.peers_venv)
+        try:
+            peers_python = ensure_peers_venv(args.peers_venv)
+        except BenchError as exc:
+            print(f"bench: {exc}; measuring without the peers", file=sys.stderr)
+            args.clients = [s for s in args.clients if s.runtime != "peers"]
+            settings.selected_clients = [s.name for s in args.clients]
     if not args.no_pin:
-        settings.pinned_cpu = pin_to_one_cpu(args.cpu)
+        try:
+            settings.pinned_cpu = pin_to_one_cpu(args.cpu)
+        except (BenchError, OSError) as exc:
+            print(f"bench: cannot pin to one CPU: {exc}", file=sys.stderr)
+            return 1
     settings.loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     project_env = dict(os.environ)
