@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .commands import Command
 from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
+from .envelope import Sender
 from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedResponse
 from .message import Message
 from .operations import Operation
@@ -145,12 +146,9 @@ class BaseConnection:
         # Counts connections made; a message reserved under another count was lost.
         self._epoch = 0
         #: Describes this client in the envelopes it sends (``sender``).
-        self.sender: dict[str, Any] = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "time": time.time(),
-            "version": __version__,
-        }
+        self.sender: dict[str, Any] = Sender(
+            host=socket.gethostname(), pid=os.getpid(), time=time.time(), version=__version__
+        )
         self._init_io()
         self.queue = self.queue_class(self)
 
@@ -293,47 +291,37 @@ class Connection(BaseConnection):
         sock = self._live_socket()
         proto = self._proto
         proto.expect(command, args)
+        # The reply to a reserve comes when a job does: it may take as long as the
+        # reserve asked for, plus the usual margin for the reply itself.
+        timeout = self.timeout
+        wait = timeout
+        if command.blocking and timeout is not None:
+            wait = None if not args else args[0] + timeout  # type: ignore[operator]
+            self._set_recv_timeout(sock, wait)
         try:
-            if command.blocking:
-                result = self._exchange_blocking(sock, data, args[0] if args else None)
-            else:
-                sock.sendall(data)
-                # Nothing is buffered between commands, so read before parsing.
+            sock.sendall(data)
+            # Nothing is buffered between commands, so read before parsing.
+            proto.receive_data(sock.recv(_RECV_SIZE))
+            result = proto.next_result()
+            while result is NEED_DATA:
                 proto.receive_data(sock.recv(_RECV_SIZE))
                 result = proto.next_result()
-                while result is NEED_DATA:
-                    proto.receive_data(sock.recv(_RECV_SIZE))
-                    result = proto.next_result()
         except OSError as exc:
             self._drop()
             raise self._socket_error(command, exc) from exc
         except (UnexpectedResponse, SocketError):
             self._drop()
             raise
+        finally:
+            if wait != timeout and self._sock is sock:
+                self._set_recv_timeout(sock, timeout)
         if type(result) is Job:
             return self._message(result, command.reserves)
         return result
 
-    def _exchange_blocking(self, sock: socket.socket, data: bytes, seconds: Any) -> Any:
-        # The reply to a reserve comes when a job does: wait as long as asked, plus the
-        # usual margin for the reply itself.
-        wait = None if seconds is None or self.timeout is None else seconds + self.timeout
-        self._set_timeout(sock, wait)
-        try:
-            sock.sendall(data)
-            proto = self._proto
-            result = proto.next_result()
-            while result is NEED_DATA:
-                proto.receive_data(sock.recv(_RECV_SIZE))
-                result = proto.next_result()
-            return result
-        finally:
-            if self._sock is sock:
-                self._set_timeout(sock, self.timeout)
-
-    def _set_timeout(self, sock: socket.socket, seconds: float | None) -> None:
+    def _set_recv_timeout(self, sock: socket.socket, seconds: float | None) -> None:
         if _KERNEL_TIMEOUTS:
-            _set_kernel_timeout(sock, seconds)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
         else:
             sock.settimeout(seconds)
 
@@ -372,7 +360,7 @@ class Connection(BaseConnection):
         blocking = any(command.blocking for command, _ in requests)
         try:
             if blocking:
-                self._set_timeout(sock, None)
+                self._set_recv_timeout(sock, None)
             if len(data) <= _PLAIN_SEND_LIMIT:
                 sock.sendall(data)
             else:
@@ -395,7 +383,7 @@ class Connection(BaseConnection):
             raise
         finally:
             if blocking and self._sock is sock:
-                self._set_timeout(sock, self.timeout)
+                self._set_recv_timeout(sock, self.timeout)
         return results
 
     def _send_while_reading(self, sock: socket.socket, data: bytes) -> None:
@@ -471,14 +459,17 @@ def peer_closed(sock: socket.socket) -> bool:
     return True
 
 
-def _set_kernel_timeout(sock: socket.socket, seconds: float | None) -> None:
+def _timeval(seconds: float | None) -> bytes:
     if seconds is None:
-        value = _TIMEVAL.pack(0, 0)
-    else:
-        whole = int(seconds)
-        micro = int((seconds - whole) * 1_000_000)
-        if whole == 0 and micro == 0:
-            micro = 1  # zero would mean "no timeout" to the kernel
-        value = _TIMEVAL.pack(whole, micro)
+        return _TIMEVAL.pack(0, 0)
+    whole = int(seconds)
+    micro = int((seconds - whole) * 1_000_000)
+    if whole == 0 and micro == 0:
+        micro = 1  # zero would mean "no timeout" to the kernel
+    return _TIMEVAL.pack(whole, micro)
+
+
+def _set_kernel_timeout(sock: socket.socket, seconds: float | None) -> None:
+    value = _timeval(seconds)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)

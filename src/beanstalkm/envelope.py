@@ -23,6 +23,7 @@ __all__ = [
     "CONTEXT",
     "SCHEMA",
     "Decoded",
+    "Sender",
     "decode",
     "dumps",
     "encode_envelope",
@@ -93,23 +94,59 @@ def _token_of(body_json: str) -> str:
 
 
 _quote = json.encoder.encode_basestring_ascii
-# The sender is the same dict for every message of a client: keep its JSON. The
-# cache is keyed on the dict itself, and checked against a copy of its items with their
-# types (1, 1.0 and True are equal, but not the same JSON) in case it was changed.
-_last_sender: tuple[Any, Any, str] = (None, None, "{}")
+class Sender(dict[str, Any]):
+    """A client's ``sender``: a dict that keeps its own JSON until it is changed.
 
+    Every message of a client carries the same sender, so its JSON is made once.
+    """
 
-def _sender_key(sender: dict[str, Any]) -> list[tuple[str, type, Any]]:
-    return [(key, type(value), value) for key, value in sender.items()]
+    __slots__ = ("_json",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._json: str | None = None
+
+    def json(self) -> str:
+        text = self._json
+        if text is None:
+            text = self._json = _encode(self)
+        return text
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._json = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._json = None
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> Sender:  # type: ignore[override,misc]
+        self._json = None
+        return super().__ior__(other)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._json = None
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._json = None
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._json = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._json = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._json = None
+        super().clear()
 
 
 def _sender_json(sender: dict[str, Any]) -> str:
-    global _last_sender
-    obj, key, text = _last_sender
-    if sender is not obj or _sender_key(sender) != key:
-        text = _encode(sender)
-        _last_sender = (sender, _sender_key(sender), text)
-    return text
+    return sender.json() if type(sender) is Sender else _encode(sender)
 
 
 def _text(value: Any) -> str:

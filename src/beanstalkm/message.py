@@ -93,9 +93,9 @@ class BaseMessage:
         self._raw: bytes | None = None
         self._body = body
         self._created: dict[str, int] = _now_ms()
-        base: dict[str, Any] = getattr(connection, "sender", None) or {}
-        # Shared with the connection until someone reads it (see the property): the
-        # envelope encoder keeps the JSON of the connection's sender.
+        base: dict[str, Any] = connection.sender
+        # Shared with the connection until someone reads it (see the property), so
+        # that the sender's JSON, kept by the connection's Sender, is made once.
         self._sender = {**base, **sender} if sender else base
         self._subscribe = subscribe
         self._channel = channel
