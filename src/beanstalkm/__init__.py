@@ -33,6 +33,7 @@ from .errors import (
     UnknownCommand,
 )
 from .message import Message
+from .worker import Worker
 
 __all__ = [
     "DEFAULT_DELAY",
@@ -64,5 +65,6 @@ __all__ = [
     "TimedOut",
     "UnexpectedResponse",
     "UnknownCommand",
+    "Worker",
     "__version__",
 ]
