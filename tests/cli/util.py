@@ -61,3 +61,70 @@ def run_cli(
         env=env if env is not None else cli_env(address) if address else None,
         cwd=ROOT,
     )
+
+
+def run_cli_bytes(
+    address: tuple[str, int], *args: str, input: bytes = b"", timeout: float = 30
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the real command line with bytes in and out."""
+    return subprocess.run(
+        [*console_script(), *args],
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        env=cli_env(address),
+        cwd=ROOT,
+    )
+
+
+def run_in_pty(
+    address: tuple[str, int],
+    *args: str,
+    answer: str | None = None,
+    all_in_pty: bool = False,
+    timeout: float = 30,
+) -> tuple[int, str, str]:
+    """Run the command line with a terminal as stdin (and stdout/stderr if
+    ``all_in_pty``); type ``answer``. Return the exit code, stdout and stderr (for
+    ``all_in_pty`` everything is in stdout)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # A terminal of 50 rows and 160 columns (a new pty has none).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    try:
+        out = slave if all_in_pty else subprocess.PIPE
+        proc = subprocess.Popen(
+            [*console_script(), *args],
+            stdin=slave,
+            stdout=out,
+            stderr=slave if all_in_pty else subprocess.PIPE,
+            env=cli_env(address, TERM="xterm"),
+            cwd=ROOT,
+        )
+        os.close(slave)
+        slave = -1
+        if answer is not None:
+            os.write(master, answer.encode())
+        if all_in_pty:
+            chunks = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side closed
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            proc.wait(timeout)
+            return proc.returncode, b"".join(chunks).decode("utf-8", "replace"), ""
+        stdout, stderr = proc.communicate(timeout=timeout)
+        return proc.returncode, stdout.decode(), stderr.decode()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
