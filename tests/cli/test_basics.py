@@ -151,6 +151,12 @@ def test_serve_without_the_embedded_server(server: BeanstalkdProcess) -> None:
     assert result.stderr.startswith("beanstalkm serve: the embedded server is not available")
 
 
+def test_serve_comes_first() -> None:
+    result = run_cli(None, "--json", "serve")
+    assert result.returncode == 2
+    assert "serve takes beanstalkd's flags only" in result.stderr
+
+
 def test_serve_hands_its_arguments_to_the_embedded_server() -> None:
     if importlib.util.find_spec("beanstalkm.server") is None:
         pytest.skip("beanstalkm.server is not in this tree yet")

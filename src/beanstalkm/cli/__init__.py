@@ -362,13 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--app-dir", default=".", help="directory put first on sys.path (default: .)")
 
-    # Listed for --help; main() hands its arguments to the server untouched.
-    sub.add_parser(
+    # Listed for --help; main() hands the arguments after it to the server untouched
+    # when it comes first. Reached only when it does not.
+    p = sub.add_parser(
         "serve",
         help="run the embedded beanstalkd-compatible server (beanstalkd's flags)",
         add_help=False,
     )
+    p.set_defaults(func=_serve_not_first)
     return parser
+
+
+def _serve_not_first(ctx: Context, args: argparse.Namespace) -> int:
+    raise Failure(
+        "serve takes beanstalkd's flags only: beanstalkm serve [-l ADDR] [-p PORT] ...", EXIT_USAGE
+    )
 
 
 def _message(exc: BaseException) -> str:
