@@ -47,13 +47,13 @@ exit codes: 0 ok, 1 error, 2 bad usage, 3 nothing there, 130 interrupted.
 """
 
 
-def _common(suppress: bool) -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
     """Options every subcommand takes (also accepted before the subcommand).
 
     Defaults are suppressed so that an option given before the subcommand is not
-    overwritten by the subcommand's default.
+    overwritten by the subcommand's default; absent options are read with getattr.
     """
-    default = argparse.SUPPRESS if suppress else None
+    default = argparse.SUPPRESS
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("server and output")
     group.add_argument("--host", default=default, help="server host (default 127.0.0.1)")
@@ -139,11 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Work with a beanstalkd server from the shell.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[_common(suppress=True)],
+        parents=[_common()],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = [_common(suppress=True)]
+    common = [_common()]
 
     def add(
         name: str,
