@@ -212,3 +212,23 @@ def test_put_buried_reports_the_job_id(make_connection: MakeConnection) -> None:
         assert info.value.job_id == 77
         assert info.value.args == ("put", "BURIED", ("77",))
         conn.close()
+
+
+@pytest.mark.parametrize("action", ["delete", "release", "bury", "touch"])
+def test_message_of_silently_lost_connection_raises(
+    server: BeanstalkdProcess, make_client: MakeClient, action: str
+) -> None:
+    client = make_client(watch="receive")
+    client.put("job")
+    message = client.reserve(drop=False)
+    assert message is not None
+    # The server goes away and comes back without the client noticing: the next
+    # command reconnects, and must not act on a job this connection no longer holds.
+    server.restart()
+    other = beanstalkm.Client(*server.address)
+    other.put("job again")  # a fresh server: this job has the same id
+    with pytest.raises(beanstalkm.ReservationLost):
+        getattr(message, action)()
+    assert not message.reserved
+    assert other.queue.stats_job(message.uid)["state"] == "ready"
+    other.close()

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .message import Message
 from .pipeline import Pipeline, PipelineError
+from .worker import Worker
 
 __all__ = [
     "DEFAULT_DELAY",
@@ -67,5 +68,6 @@ __all__ = [
     "TimedOut",
     "UnexpectedResponse",
     "UnknownCommand",
+    "Worker",
     "__version__",
 ]

@@ -33,7 +33,7 @@ from . import message as _message
 from . import operations
 from .client import ClientBase
 from .commands import Command
-from .connection import IDLE_CHECK_AFTER, BaseConnection, peer_closed
+from .connection import IDLE_CHECK_AFTER, BaseConnection, peer_closed, reservation_lost
 from .constants import (
     DEFAULT_DELAY,
     DEFAULT_PRIORITY,
@@ -403,13 +403,18 @@ class Connection(BaseConnection):
         seconds: float = args[0]  # type: ignore[assignment]
         return seconds + self.timeout
 
-    async def _execute(self, command: Command, args: Sequence[object]) -> Any:
-        """Run one command and return its result (the queue methods all end here)."""
+    async def _execute(
+        self, command: Command, args: Sequence[object], holder: int | None = None
+    ) -> Any:
+        """Run one command and return its result (the queue methods all end here);
+        ``holder`` as for :meth:`beanstalkm.Connection._execute`."""
         data = command.encode(args)
         if self._transport is None or (
             not self._waiters and self._loop.time() - self._last_activity >= IDLE_CHECK_AFTER
         ):
             await self._ensure_open()
+        if holder is not None and holder != self._epoch:
+            raise reservation_lost(command, args)
         transport = self._transport
         assert transport is not None
         # _send_many for one request, without its lists: this is the hot path.

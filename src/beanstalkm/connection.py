@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from .commands import Command
 from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
 from .envelope import Sender
-from .errors import BeanstalkmException, CommandFailed, SocketError, UnexpectedResponse
+from .errors import (
+    BeanstalkmException,
+    CommandFailed,
+    ReservationLost,
+    SocketError,
+    UnexpectedResponse,
+)
 from .message import Message
 from .operations import Operation
 from .pipeline import Pipeline
@@ -285,10 +291,16 @@ class Connection(BaseConnection):
 
     # -- running commands --
 
-    def _execute(self, command: Command, args: Sequence[object]) -> Any:
-        """Run one command and return its result (the queue methods all end here)."""
+    def _execute(self, command: Command, args: Sequence[object], holder: int | None = None) -> Any:
+        """Run one command and return its result (the queue methods all end here).
+
+        ``holder``: the connection count under which the job the command is about was
+        reserved; if this is no longer that connection, ReservationLost, nothing sent.
+        """
         data = command.encode(args)
         sock = self._live_socket()
+        if holder is not None and holder != self._epoch:
+            raise reservation_lost(command, args)
         proto = self._proto
         proto.expect(command, args)
         # The reply to a reserve comes when a job does: it may take as long as the
@@ -441,6 +453,13 @@ class Connection(BaseConnection):
                     request = operation.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+
+
+def reservation_lost(command: Command, args: Sequence[object]) -> ReservationLost:
+    return ReservationLost(
+        f"cannot {command.wire} job {args[0]}: the connection that reserved it was lost, "
+        "and the server released the job"
+    )
 
 
 def peer_closed(sock: socket.socket) -> bool:

@@ -94,6 +94,8 @@ def _token_of(body_json: str) -> str:
 
 
 _quote = json.encoder.encode_basestring_ascii
+
+
 class Sender(dict[str, Any]):
     """A client's ``sender``: a dict that keeps its own JSON until it is changed.
 

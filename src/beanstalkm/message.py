@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import envelope, operations
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
-from .errors import InvalidMessage, ReservationLost
+from .errors import InvalidMessage
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -294,14 +294,6 @@ class BaseMessage:
         return f"<{type(self).__name__} uid={self.uid} {state} body={body}>".replace("  ", " ")
 
     # -- shared checks for job operations --
-
-    def _require_reservation(self, action: str) -> None:
-        if self.reserved and self._epoch != self._conn._epoch:
-            self.reserved = False
-            raise ReservationLost(
-                f"cannot {action} job {self.uid}: the connection that reserved it was lost "
-                "and the server released the job"
-            )
 
     def _require_uid(self, action: str) -> int:
         if not self.uid:

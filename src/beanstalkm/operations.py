@@ -8,7 +8,8 @@ thrown in). The blocking connection and the asyncio connection each run these
 generators with a small driver (``_drive``), so the logic exists once and each client
 only does I/O.
 
-A yielded request is ``(command, args)`` for one command, whose error is thrown in,
+A yielded request is ``(command, args)`` (or ``(command, args, epoch)``, see
+``_as_holder``) for one command, whose error is thrown in,
 or a list of them to pipeline, which gets back a list of results with
 :class:`~beanstalkm.CommandFailed` exceptions in the slots of the commands that failed.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 from .commands import COMMANDS, Command
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, MAX_RESERVE_TIMEOUT
-from .errors import CommandFailed, InvalidArgument, NotFound, TimedOut
+from .errors import CommandFailed, InvalidArgument, NotFound, ReservationLost, TimedOut
 from .pipeline import PipelineError, first_error
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ __all__ = ["Operation", "Request", "put_batch", "put_many", "reserve", "reserve_
 
 _T = TypeVar("_T")
 Call: TypeAlias = tuple[Command, Sequence[object]]
-Request: TypeAlias = Call | list[Call]
+#: One command (with, for a command on a reserved job, the connection count under
+#: which it was reserved), or a batch of commands to pipeline.
+Request: TypeAlias = Call | tuple[Command, Sequence[object], int | None] | list[Call]
 Operation: TypeAlias = Generator[Request, Any, _T]
 
 _PUT: Final = COMMANDS["put"]
@@ -139,30 +142,43 @@ def reserve(client: Any, timeout: float | None, drop: bool) -> Operation[Any]:
 # -- a message's job --
 
 
+def _as_holder(message: BaseMessage, command: Command, args: Sequence[object]) -> Operation[Any]:
+    """Run a command for a job this connection reserved, if it still holds it.
+
+    The connection checks, once it knows whether it is alive, that it is the one that
+    reserved the job; if it was replaced meanwhile it raises ReservationLost and sends
+    nothing (the server released the job when the old connection went).
+    """
+    epoch = message._epoch if message.reserved else None
+    try:
+        return (yield (command, args, epoch))
+    except ReservationLost:
+        message.reserved = False
+        raise
+
+
 def delete(message: BaseMessage) -> Operation[None]:
     uid = message._require_uid("delete")
-    message._require_reservation("delete")
-    yield (_DELETE, (uid,))
+    yield from _as_holder(message, _DELETE, (uid,))
     message.reserved = False
     message.deleted = True
 
 
 def release(message: BaseMessage, priority: int | None, delay: int | None) -> Operation[None]:
     uid = message._require_uid("release")
-    message._require_reservation("release")
     if priority is None:
         priority = yield from current_priority(message)
-    yield (_RELEASE, (uid, priority, DEFAULT_DELAY if delay is None else delay))
+    delay = DEFAULT_DELAY if delay is None else delay
+    yield from _as_holder(message, _RELEASE, (uid, priority, delay))
     message.reserved = False
     message.priority = priority
 
 
 def bury(message: BaseMessage, priority: int | None) -> Operation[None]:
     uid = message._require_uid("bury")
-    message._require_reservation("bury")
     if priority is None:
         priority = yield from current_priority(message)
-    yield (_BURY, (uid, priority))
+    yield from _as_holder(message, _BURY, (uid, priority))
     message.reserved = False
     message.priority = priority
 
@@ -172,9 +188,7 @@ def kick(message: BaseMessage) -> Operation[None]:
 
 
 def touch(message: BaseMessage) -> Operation[None]:
-    uid = message._require_uid("touch")
-    message._require_reservation("touch")
-    yield (_TOUCH, (uid,))
+    yield from _as_holder(message, _TOUCH, (message._require_uid("touch"),))
 
 
 def stats(message: BaseMessage) -> Operation[Any]:

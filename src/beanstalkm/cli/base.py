@@ -1,0 +1,98 @@
+"""What every subcommand shares: the server address, the output, and the exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..client import Client
+from ..constants import DEFAULT_HOST, DEFAULT_PORT
+from ..urls import ENV_VAR, address_from_env, parse_url
+from .output import Output, RawMessage
+
+__all__ = [
+    "EXIT_EMPTY",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliClient",
+    "Context",
+    "Empty",
+    "Failure",
+    "resolve_address",
+]
+
+EXIT_OK: Final = 0
+#: Something went wrong: the server is down, a command failed.
+EXIT_ERROR: Final = 1
+#: The command line (or the input) makes no sense.
+EXIT_USAGE: Final = 2
+#: Nothing there: no job came, no such job or tube.
+EXIT_EMPTY: Final = 3
+#: Stopped by Ctrl-C (128 + SIGINT), as shells do.
+EXIT_INTERRUPTED: Final = 130
+
+#: Seconds to wait to connect and for each reply (a reserve waits as asked, plus this).
+SOCKET_TIMEOUT: Final = 10.0
+
+
+class Failure(Exception):
+    """Stop the command: print ``message`` on one line and exit with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Empty(Failure):
+    """Nothing to show: no job came, or there is no such job or tube (exit 3)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_EMPTY)
+
+
+class CliClient(Client):
+    """A Client whose messages keep the body bytes as received (for ``--raw``)."""
+
+    message_class = RawMessage
+
+
+def resolve_address(args: argparse.Namespace) -> tuple[str, int]:
+    """``--url``, else ``$BEANSTALKD_URL``, else 127.0.0.1:11300; ``--host`` and
+    ``--port`` then replace their part."""
+    url = getattr(args, "url", None)
+    try:
+        if url:
+            host, port = parse_url(url)
+        else:
+            host, port = address_from_env() or (DEFAULT_HOST, DEFAULT_PORT)
+    except ValueError as exc:
+        where = "--url" if url else ENV_VAR
+        raise Failure(f"{where}: {exc}", EXIT_USAGE) from None
+    host = getattr(args, "host", None) or host
+    port = getattr(args, "port", None) or port
+    return host, port
+
+
+@dataclass
+class Context:
+    """The address and output of one run of the command line."""
+
+    host: str
+    port: int
+    out: Output
+    command: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def client(self, **kwargs: Any) -> CliClient:
+        """A client for the server (it connects on its first command)."""
+        return CliClient(self.host, self.port, timeout=SOCKET_TIMEOUT, **kwargs)
+
+    def note(self, text: str) -> None:
+        """A remark for the person at the terminal, on stderr (never mixed with data)."""
+        print(f"beanstalkm {self.command}: {text}", file=sys.stderr, flush=True)
