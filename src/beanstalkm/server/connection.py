@@ -34,6 +34,9 @@ log = logging.getLogger("beanstalkm.server")
 LINE_LIMIT: Final = 224
 #: Stop reading from a client that sends this much while it is not being served.
 _MAX_BUFFERED: Final = 256 * 1024
+#: Write out replies once this much has piled up within one batch of input, so a
+#: client that pipelines many big peeks meets the transport's flow control.
+_FLUSH_AT: Final = 64 * 1024
 
 _COMMAND: Final = 0
 _DISCARD_LINE: Final = 1  # a line overflowed: drop input through the next CRLF
@@ -73,6 +76,7 @@ class ClientConnection(asyncio.Protocol):
         self._have = 0
 
         self._out: list[bytes] = []
+        self._out_size = 0
         self._in_pass = False
         self._waiting = False
         self._write_paused = False
@@ -172,6 +176,7 @@ class ClientConnection(asyncio.Protocol):
         if out and self._transport is not None and not self._transport.is_closing():
             self._transport.write(out[0] if len(out) == 1 else b"".join(out))
         out.clear()
+        self._out_size = 0
 
     # ------------------------------------------------------------ the parsing
 
@@ -228,6 +233,8 @@ class ClientConnection(asyncio.Protocol):
                         out.append(_BAD_FORMAT)
                     else:
                         self._execute(line)
+                        if self._out_size > _FLUSH_AT:
+                            self._flush()  # may pause writing, which ends this loop
                 elif window_end - pos >= LINE_LIMIT:
                     pos += LINE_LIMIT
                     self._mode = _DISCARD_LINE
@@ -277,6 +284,7 @@ class ClientConnection(asyncio.Protocol):
             self._out.append(result)  # type: ignore[arg-type]
         elif kind is tuple:
             self._out.extend(result)  # type: ignore[arg-type]
+            self._out_size += len(result[1])  # type: ignore[index, arg-type]
         elif kind is ReadBody:
             assert isinstance(result, ReadBody)
             self._mode = _BODY

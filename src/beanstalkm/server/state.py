@@ -105,9 +105,7 @@ class Job:
         "tube",
     )
 
-    def __init__(
-        self, job_id: int, pri: int, delay: int, ttr: int, tube: Tube, now: int
-    ) -> None:
+    def __init__(self, job_id: int, pri: int, delay: int, ttr: int, tube: Tube, now: int) -> None:
         self.id = job_id
         self.pri = pri
         #: Seconds, as given to put or the last release.

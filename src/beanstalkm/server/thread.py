@@ -68,9 +68,7 @@ class ServerThread:
 
     def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
-        server = Server(
-            self.host, self.port, max_job_size=self.max_job_size, verbose=self.verbose
-        )
+        server = Server(self.host, self.port, max_job_size=self.max_job_size, verbose=self.verbose)
         try:
             loop.run_until_complete(server.start())
         except BaseException as exc:
