@@ -66,7 +66,8 @@ class Options:
     """What the command line asks for."""
 
     host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
+    #: None when ``-p`` was not given (the command line then uses 11300).
+    port: int | None = None
     max_job_size: int = DEFAULT_MAX_JOB_SIZE
     verbose: int = 0
     show_help: bool = False
@@ -137,11 +138,12 @@ def parse_args(argv: Sequence[str]) -> Options:
 
 
 async def _serve(opts: Options, err: TextIO) -> int:
-    server = Server(opts.host, opts.port, max_job_size=opts.max_job_size, verbose=opts.verbose)
+    port = DEFAULT_PORT if opts.port is None else opts.port
+    server = Server(opts.host, port, max_job_size=opts.max_job_size, verbose=opts.verbose)
     try:
         await server.start()
     except OSError as exc:
-        print(f"{PROG}: cannot listen on {opts.host}:{opts.port}: {exc}", file=err)
+        print(f"{PROG}: cannot listen on {opts.host}:{port}: {exc}", file=err)
         return 1
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

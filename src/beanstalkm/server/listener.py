@@ -86,6 +86,9 @@ class Server:
                 conn.close()
             await self._server.wait_closed()
             self._server = None
+            # Let the aborted transports run connection_lost and close their sockets.
+            for _ in range(3):
+                await asyncio.sleep(0)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
