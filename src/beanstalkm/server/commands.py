@@ -250,7 +250,10 @@ class Dispatcher:
             return MSG_BAD_FORMAT
         self.broker.ops[OP_PEEKJOB] += 1
         job = self.broker.peek(job_id)
-        return MSG_NOT_FOUND if job is None else job_reply(b"FOUND", job)
+        if job is None:
+            return MSG_NOT_FOUND
+        body = self.broker.peek_body(job)
+        return b"FOUND %d %d\r\n" % (job.id, len(body) - 2), body
 
     def _peek_ready(self, line: bytes, pos: int) -> Result:
         if len(line) != pos:

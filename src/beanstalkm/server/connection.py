@@ -247,7 +247,12 @@ class ClientConnection(asyncio.Protocol):
                     break
                 need = self._need
                 if end - pos >= need:
-                    body = bytes(buf[pos : pos + need])
+                    # One copy out of the input buffer, and only one.
+                    if isinstance(buf, bytes):
+                        body = buf[pos : pos + need]
+                    else:
+                        with memoryview(buf) as view:
+                            body = bytes(view[pos : pos + need])
                     pos += need
                     self._finish_put(body)
                 else:

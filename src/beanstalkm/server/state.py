@@ -279,6 +279,8 @@ class Broker:
         self.tubes_by_name: dict[bytes, Tube] = {}
         self.jobs: dict[int, Job] = {}
         self.next_id = 1
+        #: Declared body sizes of jobs whose bodies are still arriving.
+        self._incoming_sizes: dict[int, int] = {}
 
         self.ops = [0] * OP_COUNT
         self.urgent_count = 0
@@ -428,15 +430,24 @@ class Broker:
 
     def register_incoming(self, job: Job, size: int) -> None:
         """Make a job whose body is still arriving visible to peek and stats-job."""
-        job.body = bytes(size + 2)
         self.jobs[job.id] = job
+        self._incoming_sizes[job.id] = size
 
     def discard_incoming(self, job: Job) -> None:
+        self._incoming_sizes.pop(job.id, None)
         if job.state == INVALID and self.jobs.get(job.id) is job:
             del self.jobs[job.id]
 
+    def peek_body(self, job: Job) -> bytes:
+        """The body ``peek`` shows: for a job still arriving, zeros of its size."""
+        if job.state == INVALID:
+            return bytes(self._incoming_sizes.get(job.id, 0) + 2)
+        return job.body
+
     def put(self, job: Job, body: bytes) -> bytes:
         """Store the job once its body has been read; returns the reply line."""
+        if self._incoming_sizes:
+            self._incoming_sizes.pop(job.id, None)
         if body[-2:] != b"\r\n":
             self.discard_incoming(job)
             return b"EXPECTED_CRLF\r\n"
