@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -92,7 +93,7 @@ class ErrorCatcher(logging.Handler):
 
 
 @pytest.fixture
-def errors() -> object:
+def errors() -> Iterator[ErrorCatcher]:
     handler = ErrorCatcher()
     logger = logging.getLogger("beanstalkm.server")
     logger.addHandler(handler)
