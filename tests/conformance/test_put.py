@@ -186,3 +186,20 @@ def test_incoming_job_is_visible_but_invalid(connect: Callable[[], Wire]) -> Non
     assert len(other.recv_exact(6)) == 6  # whatever has arrived so far, then filler
     producer.ask(b"cd\r\n", b"INSERTED 1\r\n")
     other.ask(b"peek 1\r\n", b"FOUND 1 4\r\nabcd\r\n")
+
+
+def test_large_body_in_many_packets(start_server: Callable[..., Target]) -> None:
+    target = start_server(["-z", "2000000"])
+    body = bytes(range(256)) * 6000  # 1.5 MB
+    with Wire(target.address) as wire:
+        wire.send(b"put 0 0 10 %d\r\n" % len(body))
+        for start in range(0, len(body), 100_000):
+            wire.send(body[start : start + 100_000])
+        wire.ask(b"\r\n", b"INSERTED 1\r\n")
+        wire.ask(b"reserve\r\n", b"RESERVED 1 %d\r\n%s\r\n" % (len(body), body), timeout=10)
+
+
+def test_max_job_size_is_capped_at_one_gigabyte(start_server: Callable[..., Target]) -> None:
+    target = start_server(["-z", "2000000000"])
+    with Wire(target.address) as wire:
+        assert wire.stats()["max-job-size"] == "1073741824"
