@@ -214,3 +214,28 @@ def test_max_job_size_is_validated() -> None:
         Broker(max_job_size=-1)
     with pytest.raises(ValueError, match="max_job_size"):
         Broker(max_job_size=2**30 + 1)
+
+
+def test_timer_heaps_stay_bounded(broker: Broker, clock: FakeClock) -> None:
+    worker, producer = Client(broker), Client(broker)
+    for _ in range(5000):
+        producer.put(b"x", ttr=100)
+        assert worker.run(b"reserve") is WAIT
+        (job,) = worker.woken[-1:]
+        assert isinstance(job, Job)
+        assert worker.run(b"delete %d" % job.id) == b"DELETED\r\n"
+    assert len(broker._tick_heap) < 2 * broker.connections + 1100
+    for _ in range(3000):
+        producer.run(b"pause-tube default 100")
+    assert len(broker._pause_heap) < 2 * len(broker.tubes) + 1100
+
+
+def test_matured_delayed_jobs_leave_the_tube_heap(broker: Broker, clock: FakeClock) -> None:
+    client = Client(broker)
+    for _ in range(3000):
+        client.put(b"x", delay=1)
+        clock.advance(1)
+        broker.tick()
+    tube = broker.default_tube
+    assert (tube.delay_count, tube.ready_count) == (0, 3000)
+    assert len(tube.delay) < 10

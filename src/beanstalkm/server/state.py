@@ -56,6 +56,8 @@ __all__ = [
 #: A reserve waits no closer than this to one of its connection's TTR deadlines.
 SAFETY_MARGIN_NS: Final = NS_PER_SECOND
 DEFAULT_MAX_JOB_SIZE: Final = 65535
+#: Rebuild a timer heap once it holds this many more entries than can be live.
+_STALE_SLACK: Final = 1024
 #: At most this many timer events are handled per tick, so one tick can never spin.
 _MAX_EVENTS_PER_TICK: Final = 100_000
 
@@ -497,7 +499,11 @@ class Broker:
         self._seq += 1
         entry = (tube.unpause_at, self._seq, tube)
         tube.pause_entry = entry
-        heapq.heappush(self._pause_heap, entry)
+        pauses = self._pause_heap
+        heapq.heappush(pauses, entry)
+        if len(pauses) > 2 * len(self.tubes) + _STALE_SLACK:
+            pauses[:] = [e for e in pauses if e[2].pause_entry is e]
+            heapq.heapify(pauses)
         return True
 
     # ------------------------------------------------------------- reserving
@@ -627,7 +633,13 @@ class Broker:
         self._seq += 1
         entry = (tick, self._seq, session)
         session.tick_entry = entry
-        heapq.heappush(self._tick_heap, entry)
+        ticks = self._tick_heap
+        heapq.heappush(ticks, entry)
+        # Every reserve, touch or delete can leave a stale entry behind: rebuild the
+        # heap once those outnumber the sessions (each has at most one live entry).
+        if len(ticks) > 2 * self.connections + _STALE_SLACK:
+            ticks[:] = [e for e in ticks if e[2].tick_entry is e]
+            heapq.heapify(ticks)
 
     def _conn_timeout(self, session: Session, now: int) -> None:
         should_time_out = session.waiting and self._deadline_soon(session, now)
@@ -691,9 +703,10 @@ class Broker:
             heapq.heappop(heap)
             budget -= 1
             tube = job.tube
-            job.entry = None  # its entry in the tube's delay heap is stale now
+            job.entry = None
             tube.delay_count -= 1
             self.delayed_count -= 1
+            tube.delayed_top()  # drops the now stale entry at the top of the tube's heap
             self._enqueue(job, 0)
         pauses = self._pause_heap
         while pauses and budget:
