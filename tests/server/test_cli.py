@@ -209,3 +209,18 @@ def test_server_in_your_own_event_loop() -> None:
         return reply
 
     assert asyncio.run(scenario()) == b"INSERTED 1\r\nRESERVED 1 2\r\nhi\r\n"
+
+
+def test_process_on_port_zero_says_where_it_listens() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beanstalkm.server", "-p", "0"], stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode()
+        assert line.startswith("beanstalkm serve: listening on 127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1])
+        assert ask(("127.0.0.1", port), b"list-tube-used\r\n") == b"USING default\r\n"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)

@@ -36,7 +36,7 @@ Run an in-memory server that speaks the beanstalkd 1.12 protocol.
 
 Options (the same letters as beanstalkd's):
  -l ADDR   address to listen on (default 127.0.0.1; beanstalkd's is 0.0.0.0)
- -p PORT   port to listen on (default {DEFAULT_PORT}; 0 picks a free one)
+ -p PORT   port to listen on (default {DEFAULT_PORT}; 0 picks a free one and prints it)
  -z BYTES  largest job body accepted (default {DEFAULT_MAX_JOB_SIZE}, at most {MAX_JOB_SIZE_LIMIT})
  -V        log connections to stderr; twice to log every command
  -v        print the version and exit
@@ -145,6 +145,8 @@ async def _serve(opts: Options, err: TextIO) -> int:
     except OSError as exc:
         print(f"{PROG}: cannot listen on {opts.host}:{port}: {exc}", file=err)
         return 1
+    if port == 0:  # otherwise nobody would know where to connect
+        print(f"{PROG}: listening on {server.host}:{server.port}", file=err, flush=True)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum, handler in (
