@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..worker import Backoff, Handler, Worker
-from .base import EXIT_ERROR, EXIT_USAGE, Context, Failure
+from .base import EXIT_USAGE, Context, Failure
 
 __all__ = ["cmd_worker", "load_target", "run_serve"]
 
@@ -94,14 +94,6 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
 
 def run_serve(argv: list[str]) -> int:
     """Run the embedded server (``beanstalkm.server``) with beanstalkd's flags."""
-    try:
-        server = importlib.import_module("beanstalkm.server")
-    except ImportError as exc:
-        print(
-            "beanstalkm serve: the embedded server is not available in this installation "
-            f"({exc}); run beanstalkd itself instead",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-    result = server.main(argv)
-    return int(result or 0)
+    from ..server import main as serve
+
+    return serve(argv)

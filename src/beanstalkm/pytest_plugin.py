@@ -1,0 +1,187 @@
+"""pytest plugin: a fresh beanstalkd for every test that asks for one.
+
+Installed with beanstalkm (entry point ``pytest11``), it offers:
+
+``beanstalkd``
+    The ``(host, port)`` of a fresh server, stopped after the test.
+``beanstalk_client``
+    A :class:`beanstalkm.Client` connected to that server, closed after the test.
+``beanstalkd_factory``
+    ``beanstalkd_factory(args=["-z", "1024"], kind=None)`` starts more servers and
+    returns :class:`BeanstalkdServer` handles (address, stop, restart, drain).
+
+Which server: ``--beanstalkd=auto|real|embedded`` or ``BEANSTALKM_SERVER``; ``auto``
+(the default) runs the real ``beanstalkd`` when it is on PATH (or at
+``$BEANSTALKD_BIN``) and the embedded pure-Python server otherwise. Extra flags for
+one test: ``@pytest.mark.beanstalkd("-z", "1024")``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .server import ServerThread
+    from .testing import BeanstalkdProcess
+
+__all__ = ["KINDS", "BeanstalkdServer", "resolve_kind"]
+
+#: The values of ``--beanstalkd`` / ``BEANSTALKM_SERVER``.
+KINDS = ("auto", "real", "embedded")
+ENV_VAR = "BEANSTALKM_SERVER"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("beanstalkm", "beanstalkd servers for tests (beanstalkm)")
+    group.addoption(
+        "--beanstalkd",
+        choices=KINDS,
+        default=None,
+        help=(
+            "server behind the beanstalkd fixture: 'real' (the beanstalkd binary), "
+            "'embedded' (beanstalkm's pure-Python server) or 'auto' (real if installed); "
+            f"default: ${ENV_VAR} or auto"
+        ),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "beanstalkd(*flags, kind=None): beanstalkd command-line flags (e.g. '-z', '1024') "
+        "and optionally the server kind for this test's beanstalkd fixture",
+    )
+
+
+def resolve_kind(requested: str | None) -> str:
+    """Turn ``auto``/``real``/``embedded`` (None: the env var, else auto) into real/embedded."""
+    kind = requested or os.environ.get(ENV_VAR) or "auto"
+    if kind not in KINDS:
+        raise pytest.UsageError(f"{ENV_VAR}={kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "auto":
+        binary = os.environ.get("BEANSTALKD_BIN") or shutil.which("beanstalkd")
+        return "real" if binary else "embedded"
+    return kind
+
+
+class BeanstalkdServer:
+    """A running server from :func:`beanstalkd_factory`, real or embedded."""
+
+    def __init__(self, kind: str, args: Sequence[str] = ()) -> None:
+        self.kind = kind
+        self.args = list(args)
+        self._real: BeanstalkdProcess | None = None
+        self._embedded: ServerThread | None = None
+        if kind == "real":
+            from .testing import BeanstalkdNotFound, BeanstalkdProcess
+
+            try:
+                self._real = BeanstalkdProcess(self.args)
+            except BeanstalkdNotFound as exc:
+                pytest.fail(f"--beanstalkd=real, but {exc}", pytrace=False)
+        else:
+            from .server import ServerThread
+            from .server.cli import UsageError, parse_args
+
+            try:
+                opts = parse_args(self.args)
+            except UsageError as exc:
+                pytest.fail(f"embedded beanstalkd: {exc}", pytrace=False)
+            self._embedded = ServerThread(opts.host, opts.port or 0, max_job_size=opts.max_job_size)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` to connect to."""
+        server = self._real or self._embedded
+        assert server is not None
+        return server.address
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    def start(self) -> tuple[str, int]:
+        server = self._real or self._embedded
+        assert server is not None
+        return server.start()
+
+    def stop(self) -> None:
+        """Stop the server; every job is lost (no binlog)."""
+        server = self._real or self._embedded
+        if server is not None:
+            server.stop()
+
+    def restart(self) -> tuple[str, int]:
+        """Stop and start again, empty, on the same port."""
+        server = self._real or self._embedded
+        assert server is not None
+        return server.restart()
+
+    def enter_drain_mode(self) -> None:
+        """From now on ``put`` answers DRAINING (SIGUSR1 for the real server)."""
+        if self._real is not None:
+            self._real.signal(signal.SIGUSR1)
+        elif self._embedded is not None:
+            self._embedded.enter_drain_mode()
+
+    def __repr__(self) -> str:
+        return f"<BeanstalkdServer {self.kind} {self.host}:{self.port}>"
+
+
+@pytest.fixture
+def beanstalkd_factory(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., BeanstalkdServer]]:
+    """Start servers on free loopback ports: ``beanstalkd_factory(args=[...], kind=None)``.
+
+    ``kind`` is ``"real"``, ``"embedded"`` or ``"auto"``; by default the one chosen with
+    ``--beanstalkd`` / ``BEANSTALKM_SERVER``. All are stopped after the test.
+    """
+    default = request.config.getoption("beanstalkd", None)
+    started: list[BeanstalkdServer] = []
+
+    def factory(args: Sequence[str] = (), kind: str | None = None) -> BeanstalkdServer:
+        server = BeanstalkdServer(resolve_kind(kind or default), args)
+        started.append(server)
+        server.start()
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def beanstalkd(
+    request: pytest.FixtureRequest, beanstalkd_factory: Callable[..., BeanstalkdServer]
+) -> tuple[str, int]:
+    """``(host, port)`` of a fresh beanstalkd, stopped after the test.
+
+    Flags and kind come from ``@pytest.mark.beanstalkd(*flags, kind=...)`` if present.
+    """
+    marker = request.node.get_closest_marker("beanstalkd")
+    args: Sequence[str] = marker.args if marker else ()
+    kind: str | None = marker.kwargs.get("kind") if marker else None
+    return beanstalkd_factory([str(arg) for arg in args], kind=kind).address
+
+
+@pytest.fixture
+def beanstalk_client(beanstalkd: tuple[str, int]) -> Iterator[Any]:
+    """A :class:`beanstalkm.Client` connected to :func:`beanstalkd`, closed afterwards."""
+    from beanstalkm import Client  # type: ignore[attr-defined,unused-ignore]
+
+    client = Client(*beanstalkd)
+    try:
+        yield client
+    finally:
+        client.close()

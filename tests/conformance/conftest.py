@@ -1,0 +1,96 @@
+"""Every conformance test runs twice: against real beanstalkd 1.12 and the embedded server.
+
+Each test gets a fresh server. Tests send bytes and compare the exact bytes that come
+back, so anything that passes here behaves the same on both servers.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+from beanstalkm.server import ServerThread
+from beanstalkm.server.cli import parse_args
+from beanstalkm.testing import BeanstalkdNotFound, BeanstalkdProcess
+
+from .wire import Wire, wait_until
+
+SERVER_KINDS = ["beanstalkd", "embedded"]
+
+
+class Target:
+    """A running server under test."""
+
+    def __init__(self, kind: str, args: Sequence[str]) -> None:
+        self.kind = kind
+        self._real: BeanstalkdProcess | None = None
+        self._embedded: ServerThread | None = None
+        if kind == "beanstalkd":
+            try:
+                self._real = BeanstalkdProcess(args)
+            except BeanstalkdNotFound as exc:
+                pytest.skip(f"real server not available: {exc}")
+            self.address = self._real.start()
+        else:
+            opts = parse_args(list(args))
+            self._embedded = ServerThread(max_job_size=opts.max_job_size)
+            self.address = self._embedded.start()
+
+    def enter_drain_mode(self) -> None:
+        """SIGUSR1 for beanstalkd, the method for the embedded server; waits for it."""
+        if self._real is not None:
+            self._real.signal(signal.SIGUSR1)
+        elif self._embedded is not None:
+            self._embedded.enter_drain_mode()
+        with Wire(self.address) as wire:
+            assert wait_until(lambda: wire.stats()["draining"] == "true", timeout=5)
+
+    def stop(self) -> None:
+        if self._real is not None:
+            self._real.stop()
+        if self._embedded is not None:
+            self._embedded.stop()
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def start_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Target]]:
+    """Start a server of this run's kind with beanstalkd flags, e.g. ``["-z", "10"]``."""
+    started: list[Target] = []
+
+    def start(args: Sequence[str] = ()) -> Target:
+        target = Target(request.param, args)
+        started.append(target)
+        return target
+
+    yield start
+    for target in started:
+        target.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., Target]) -> Target:
+    """A fresh server with default flags."""
+    return start_server()
+
+
+@pytest.fixture
+def connect(server: Target) -> Iterator[Callable[[], Wire]]:
+    """Open raw connections to :func:`server`; all are closed afterwards."""
+    wires: list[Wire] = []
+
+    def open_wire() -> Wire:
+        wire = Wire(server.address)
+        wires.append(wire)
+        return wire
+
+    yield open_wire
+    for wire in wires:
+        wire.close()
+
+
+@pytest.fixture
+def wire(connect: Callable[[], Wire]) -> Wire:
+    """One raw connection to :func:`server`."""
+    return connect()

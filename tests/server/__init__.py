@@ -1,0 +1,1 @@
+"""Tests of the embedded server's own parts: state, command line, runner, plugin."""
