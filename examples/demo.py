@@ -5,7 +5,7 @@ reserve them from all three, process them and delete them. Live progress goes to
 terminal, and a summary at the end shows throughput, latency and that nothing was
 lost or handled twice.
 
-    python examples/demo.py                  # a server of its own, started here
+    python examples/demo.py                  # an embedded server, started here
     BEANSTALKD_URL=beanstalk://127.0.0.1:11300 python examples/demo.py
     python examples/demo.py --messages 20000 --workers 8
 """
@@ -29,6 +29,7 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     import beanstalkm
 
+from beanstalkm.server import run_in_thread
 from beanstalkm.urls import address_from_env
 
 TUBES = ("orders", "emails", "reports")
@@ -36,21 +37,10 @@ TUBES = ("orders", "emails", "reports")
 
 @contextlib.contextmanager
 def server_address(url: str | None) -> Iterator[tuple[str, int]]:
-    """The server to use: the one named, else one started for this run."""
-    if url:
-        yield beanstalkm.urls.parse_url(url)
-        return
-    named = address_from_env()
+    """The server to use: the one named (--url, $BEANSTALKD_URL), else an embedded one."""
+    named = beanstalkm.urls.parse_url(url) if url else address_from_env()
     if named:
         yield named
-        return
-    try:
-        from beanstalkm.server import run_in_thread  # type: ignore[attr-defined]
-    except ImportError:
-        from beanstalkm.testing import beanstalkd_process
-
-        with beanstalkd_process() as address:
-            yield address
         return
     with run_in_thread() as address:
         yield address

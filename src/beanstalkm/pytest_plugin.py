@@ -5,7 +5,8 @@ Installed with beanstalkm (entry point ``pytest11``), it offers:
 ``beanstalkd``
     The ``(host, port)`` of a fresh server, stopped after the test.
 ``beanstalk_client``
-    A :class:`beanstalkm.Client` connected to that server, closed after the test.
+    A :class:`beanstalkm.Client` connected to that server, watching ``default`` and
+    ``receive``, closed after the test.
 ``beanstalkd_factory``
     ``beanstalkd_factory(args=["-z", "1024"], kind=None)`` starts more servers and
     returns :class:`BeanstalkdServer` handles (address, stop, restart, drain).
@@ -22,11 +23,12 @@ import os
 import shutil
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from .client import Client
     from .server import ServerThread
     from .testing import BeanstalkdProcess
 
@@ -176,11 +178,15 @@ def beanstalkd(
 
 
 @pytest.fixture
-def beanstalk_client(beanstalkd: tuple[str, int]) -> Iterator[Any]:
-    """A :class:`beanstalkm.Client` connected to :func:`beanstalkd`, closed afterwards."""
-    from beanstalkm import Client  # type: ignore[attr-defined,unused-ignore]
+def beanstalk_client(beanstalkd: tuple[str, int]) -> Iterator[Client]:
+    """A :class:`beanstalkm.Client` connected to :func:`beanstalkd`, closed afterwards.
 
-    client = Client(*beanstalkd)
+    It watches both ``default`` (where raw puts go) and ``receive`` (where
+    :meth:`Client.put` puts by default), so what a test puts it can reserve.
+    """
+    from . import DEFAULT_TUBE, Client
+
+    client = Client(*beanstalkd, timeout=10, watch=["default", DEFAULT_TUBE])
     try:
         yield client
     finally:

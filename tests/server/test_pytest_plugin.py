@@ -266,3 +266,27 @@ def test_embedded_rejects_unsupported_flags(pytester: pytest.Pytester) -> None:
 def test_help_lists_the_option(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*--beanstalkd=*"])
+
+
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("real", marks=needs_real)])
+def test_beanstalk_client(pytester: pytest.Pytester, kind: str) -> None:
+    result = run(
+        pytester,
+        """
+        import beanstalkm
+
+        def test_round_trip(beanstalk_client, beanstalkd):
+            assert (beanstalk_client.host, beanstalk_client.port) == beanstalkd
+            beanstalk_client.put({"to": "ada"})
+            beanstalk_client.queue.put(b"raw")
+            first = beanstalk_client.reserve(timeout=0)
+            second = beanstalk_client.reserve(timeout=0)
+            assert first.body == {"to": "ada"}
+            assert second.body == "raw"
+
+        def test_fresh_server_each_time(beanstalk_client):
+            assert beanstalk_client.queue.stats()["total-jobs"] == 0
+        """,
+        f"--beanstalkd={kind}",
+    )
+    result.assert_outcomes(passed=2)
