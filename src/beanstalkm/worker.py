@@ -190,11 +190,9 @@ class _Slot:
 
     def handle(self, message: Message) -> None:
         reserved_at = time.monotonic()
-        # Reserved after the grace period (or a stop at once): hand it straight back.
-        give_back = self.abandoned or self.worker._deadline <= reserved_at
         try:
             _drive(
-                handle_job(self.worker, message, give_back),
+                handle_job(self.worker, message, reserved_at, self.abandoned),
                 message,
                 lambda step: self._run(message, step, reserved_at),
             )
@@ -259,6 +257,7 @@ class _Slot:
         with self.state:
             self.abandoned = True
             settle = not self.settling and message.reserved
+            self.message = None  # released here, not (again) by abandon()
         if settle:
             self._release_unfinished(message)
 
@@ -381,12 +380,11 @@ class Worker(WorkerBase[Handler]):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._toucher.stop()
+            self._running = False
         return self._end()
 
     def _install_signals(self) -> dict[int, Any]:
-        if not self.install_signal_handlers or threading.current_thread() is not (
-            threading.main_thread()
-        ):
+        if not self._wants_signals():
             return {}
         previous: dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -408,8 +406,7 @@ class Worker(WorkerBase[Handler]):
                 logger.error("worker: every slot has ended")
                 return
             self._stopping.wait(_POLL)
-        busy = sum(1 for slot in slots if slot.message is not None)
-        logger.info("stopping: %d job(s) in flight", busy)
+        self._shutdown_begins(sum(slot.message is not None for slot in slots))
         while any(slot.thread.is_alive() for slot in slots):
             self._take_signals()
             remaining = self._deadline - time.monotonic()

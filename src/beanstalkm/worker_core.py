@@ -354,6 +354,16 @@ class WorkerBase(Generic[_H]):
             logger.warning("%s again: stopping now", name)
             self.stop(grace=0)
 
+    def _wants_signals(self) -> bool:
+        """Whether ``run`` should handle SIGTERM and SIGINT: when asked to, and only
+        on the main thread (where Python runs signal handlers)."""
+        return self.install_signal_handlers and (
+            threading.current_thread() is threading.main_thread()
+        )
+
+    def _shutdown_begins(self, in_flight: int) -> None:
+        logger.info("stopping: %d job(s) in flight", in_flight)
+
     def _handler_raised(self, index: int, exc: BaseException) -> None:
         """A handler raised SystemExit, KeyboardInterrupt or the like: not the job's
         fault. Stop at once (before the job is released, so that no other slot runs it);
@@ -384,7 +394,8 @@ class WorkerBase(Generic[_H]):
         )
 
     def _end(self) -> WorkerCounters:
-        self._running = False
+        """After the run (which sets ``_running`` back, whatever happened): log the
+        counters, return them, or raise what a handler raised."""
         counters = self.counters
         logger.info("worker stopped: %s", counters)
         if self._fatal is not None:
@@ -480,13 +491,16 @@ def holds(message: BaseMessage) -> bool:
     return message.reserved and message._epoch == message._conn._epoch
 
 
-def handle_job(worker: WorkerBase[Any], message: BaseMessage, give_back: bool) -> Flow[None]:
+def handle_job(
+    worker: WorkerBase[Any], message: BaseMessage, reserved_at: float, abandoned: bool
+) -> Flow[None]:
     """A reserved job, from its stats to its end: deleted, retried, buried or lost.
 
-    ``give_back``: the worker is past its grace period (or this slot was given up on),
-    so the job is released at once, unhandled.
+    ``reserved_at``: when it was reserved (``time.monotonic()``); ``abandoned``: the
+    worker gave up on the slot at shutdown. A job reserved after the grace period (or a
+    stop at once), or by an abandoned slot, is handed straight back, unhandled.
     """
-    if give_back:
+    if abandoned or worker._deadline <= reserved_at:
         yield from release_unfinished(worker, message)
         return
     try:
