@@ -282,6 +282,43 @@ def test_handler_may_settle_the_job_itself(server: BeanstalkdProcess, client: Cl
     assert worker.counters == WorkerCounters(processed=1, failed=1)
 
 
+def test_a_handlers_own_cancellation_is_a_failure(
+    server: BeanstalkdProcess, client: Client
+) -> None:
+    """A CancelledError that the handler lets out (not the worker's, at shutdown) is a
+    failed attempt, and the slot goes on."""
+
+    async def handle(message: aio.Message) -> None:
+        if message.body == "cancel":
+            raise asyncio.CancelledError
+
+    worker = make_worker(server, handlers={"t": handle}, max_attempts=1)
+    cancelled, fine = put_raw(client, "t", [b"cancel", b"fine"])
+    with Running(worker):
+        wait_for(lambda: worker.counters.buried == 1 and worker.counters.processed == 1)
+    assert client.queue.stats_job(cancelled)["state"] == "buried"
+    assert client.queue.peek(fine) is None
+    assert worker.counters == WorkerCounters(processed=1, failed=1, buried=1)
+
+
+def test_run_twice_at_once(server: BeanstalkdProcess) -> None:
+    async def handle(message: aio.Message) -> None:
+        pass
+
+    async def main() -> None:
+        worker = make_worker(server, handlers={"t": handle})
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.05)
+        with pytest.raises(RuntimeError, match="already running"):
+            await worker.run()
+        with pytest.raises(RuntimeError, match="running worker"):
+            worker.add_handler("u", handle)
+        worker.stop()
+        assert await asyncio.wait_for(task, 5) == WorkerCounters()
+
+    asyncio.run(main())
+
+
 # -- keeping long jobs alive ----------------------------------------------------------
 
 
