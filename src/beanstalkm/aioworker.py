@@ -444,12 +444,11 @@ class Worker(WorkerBase[AsyncHandler]):
     async def _clean_up(self, slots: list[_Slot]) -> None:
         """Cancel what is left (everything, when run() itself was cancelled), close
         the connections."""
-        tasks = [slot.task for slot in slots if slot.task is not None]
-        for task in tasks:
+        started = [(slot, slot.task) for slot in slots if slot.task is not None]
+        for _, task in started:
             task.cancel()
-        for slot, result in zip(
-            slots, await asyncio.gather(*tasks, return_exceptions=True), strict=False
-        ):
+        results = await asyncio.gather(*(task for _, task in started), return_exceptions=True)
+        for (slot, _), result in zip(started, results, strict=True):
             if isinstance(result, Exception):
                 logger.error("slot %d ended with an error", slot.index, exc_info=result)
         for slot in slots:
