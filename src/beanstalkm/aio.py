@@ -47,9 +47,10 @@ from .protocol import NEED_DATA, Job
 from .queue import BaseQueue, install_commands
 
 if TYPE_CHECKING:
+    from .aioworker import Worker as Worker
     from .stats import JobStats, ServerStats, TubeStats
 
-__all__ = ["Client", "Connection", "Message", "Pipeline", "Queue"]
+__all__ = ["Client", "Connection", "Message", "Pipeline", "Queue", "Worker"]
 
 _C = TypeVar("_C", bound="Connection")
 _T = TypeVar("_T")
@@ -580,3 +581,12 @@ class Client(ClientBase[Message], Connection):
             if message is None:
                 return
             yield message
+
+
+def __getattr__(name: str) -> Any:
+    # The worker (beanstalkm.aioworker) imports this module: it is loaded on first use.
+    if name == "Worker":
+        from .aioworker import Worker
+
+        return Worker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

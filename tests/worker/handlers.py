@@ -1,15 +1,17 @@
 """Handlers for the worker subprocess tests (imported by ``beanstalkm worker``).
 
 Each job body is JSON: ``{"n": <number>, "sleep": <seconds>}``. The handler writes
-``start n`` and ``done n`` lines to the file named by ``$WORKER_LOG``.
+``start n`` and ``done n`` lines to the file named by ``$WORKER_LOG``. The ``a``
+handlers are the same as ``async def`` functions (run by the asyncio worker).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
-from beanstalkm import Message
+from beanstalkm import Message, aio
 
 
 def _log(line: str) -> None:
@@ -29,3 +31,22 @@ def fail(message: Message) -> None:
 
 
 HANDLERS = {"slow": slow, "fail": fail}
+
+
+async def aslow(message: aio.Message) -> None:
+    body = message.body
+    _log(f"start {body['n']}")
+    try:
+        await asyncio.sleep(float(body["sleep"]))
+    except asyncio.CancelledError:
+        _log(f"cancelled {body['n']}")
+        raise
+    _log(f"done {body['n']}")
+
+
+async def afail(message: aio.Message) -> None:
+    raise RuntimeError(f"cannot handle {message.body!r}")
+
+
+AHANDLERS = {"slow": aslow, "fail": afail}
+MIXED = {"slow": slow, "fail": afail}

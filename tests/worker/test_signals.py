@@ -4,80 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from beanstalkm import Client
 from beanstalkm.testing import BeanstalkdProcess
 
-from ..cli.util import ROOT, cli_env, console_script, run_cli, wait_for
-
-
-class WorkerProcess:
-    """``beanstalkm worker ...`` running, its stderr collected as it comes."""
-
-    def __init__(self, server: BeanstalkdProcess, log: Path, *args: str) -> None:
-        self.log = log
-        log.touch()
-        self.proc = subprocess.Popen(
-            [*console_script(), "worker", *args, "--json"],
-            env=cli_env(server.address, WORKER_LOG=str(log)),
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.errors: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.errors.append(line)
-
-    def lines(self, prefix: str) -> list[str]:
-        return [x.split()[1] for x in self.log.read_text().splitlines() if x.startswith(prefix)]
-
-    def said(self, text: str) -> bool:
-        return any(text in line for line in self.errors)
-
-    def finish(self, timeout: float = 15) -> tuple[int, dict[str, Any]]:
-        """Wait for the exit; return the code and the counters it printed."""
-        # Not communicate(): stderr belongs to the reader thread.
-        self.proc.wait(timeout)
-        assert self.proc.stdout is not None
-        out = self.proc.stdout.read()
-        self._reader.join(5)
-        return self.proc.returncode, json.loads(out.strip().splitlines()[-1])
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-
-
-@pytest.fixture
-def spawn(server: BeanstalkdProcess, tmp_path: Path) -> Iterator[Any]:
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        worker = WorkerProcess(server, tmp_path / f"log{len(started)}", *args)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
+from ..cli.util import run_cli, wait_for
 
 
 def put_jobs(client: Client, count: int, sleep: float, tube: str = "t") -> list[int]:

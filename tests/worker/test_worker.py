@@ -381,10 +381,15 @@ def test_base_exception_in_handler_releases_and_stops(
     assert isinstance(raised[0], SystemExit)
     assert raised[0].code == 3
     assert calls == [uid]  # the worker stopped before another slot could run it
-    # Released by the slot that ran it, and by any other that reserved it meanwhile
-    # (a stop at once does not wait for that slot's reserve to end).
-    wait_for(lambda: client.queue.stats_job(uid)["reserves"] == worker.counters.released)
-    assert client.queue.stats_job(uid)["state"] == "ready"
+    # Released by the slot that ran it, and by any other that reserved it meanwhile:
+    # a stop at once does not wait for that slot's reserve to end, so a slot that was
+    # late to send its reserve may take the job (and give it back) after run()
+    # returned. Wait for the slot threads to end.
+    wait_for(
+        lambda: not any(t.name.startswith("beanstalkm-worker-") for t in threading.enumerate())
+    )
+    stats = client.queue.stats_job(uid)
+    assert (stats["state"], stats["reserves"]) == ("ready", worker.counters.released)
 
 
 def test_signals_are_left_alone_off_the_main_thread(server: BeanstalkdProcess) -> None:

@@ -324,13 +324,20 @@ def build_parser() -> argparse.ArgumentParser:
         run.cmd_worker,
         "run a worker: handlers from a module",
         "Run beanstalkm.Worker with a handler (package.module:function, for --tube) or "
-        "a mapping of tubes to handlers (package.module:HANDLERS). SIGTERM or Ctrl-C "
-        "stops it gracefully; a second one at once.",
+        "a mapping of tubes to handlers (package.module:HANDLERS); async def handlers "
+        "run in the asyncio worker, beanstalkm.aio.Worker. SIGTERM or Ctrl-C stops it "
+        "gracefully; a second one at once.",
         "example:\n  beanstalkm worker myapp.tasks:send_email --tube emails --concurrency 4",
     )
     p.add_argument("target", metavar="MODULE:HANDLER")
     p.add_argument("-t", "--tube", action="append", metavar="TUBE", help="tube to handle")
-    p.add_argument("-c", "--concurrency", type=int, default=1, help="threads (default 1)")
+    p.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=1,
+        help="threads, or asyncio tasks for async handlers (default 1)",
+    )
     p.add_argument(
         "--max-attempts",
         type=int,

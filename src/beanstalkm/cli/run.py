@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..worker import Backoff, Handler, Worker
+from ..worker import Backoff, Worker
 from .base import EXIT_USAGE, Context, Failure
 
 __all__ = ["cmd_worker", "load_target", "run_serve"]
@@ -43,7 +43,7 @@ def load_target(spec: str, app_dir: str | None = ".") -> Any:
     return value
 
 
-def _handlers(target: Any, spec: str, tubes: Sequence[str] | None) -> dict[str, Handler]:
+def _handlers(target: Any, spec: str, tubes: Sequence[str] | None) -> dict[str, Any]:
     if isinstance(target, Mapping):
         handlers = dict(target)
         if tubes:
@@ -63,16 +63,34 @@ def _handlers(target: Any, spec: str, tubes: Sequence[str] | None) -> dict[str, 
 
 
 def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
-    """Run handlers from a module until SIGTERM or Ctrl-C (twice: at once)."""
+    """Run handlers from a module until SIGTERM or Ctrl-C (twice: at once).
+
+    ``async def`` handlers run in the asyncio worker (beanstalkm.aio.Worker), others
+    in the threaded one; one worker runs one kind.
+    """
+    # Here, not at the top: the other subcommands have no use for asyncio.
+    import asyncio
+
+    from ..aioworker import Worker as AsyncWorker
+    from ..aioworker import is_async_handler
+
     target = load_target(args.target, args.app_dir)
     handlers = _handlers(target, args.target, args.tube)
+    kinds = {is_async_handler(function) for function in handlers.values()}
+    if len(kinds) > 1:
+        raise Failure(
+            f"{args.target} mixes async def handlers and plain ones; "
+            "a worker runs one kind (start one worker for each)",
+            EXIT_USAGE,
+        )
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    kind = AsyncWorker if kinds == {True} else Worker
     try:
-        worker = Worker(
+        worker: Worker | AsyncWorker = kind(
             ctx.host,
             ctx.port,
             handlers=handlers,
@@ -84,7 +102,7 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise Failure(str(exc), EXIT_USAGE) from None
-    counters = worker.run()
+    counters = asyncio.run(worker.run()) if isinstance(worker, AsyncWorker) else worker.run()
     if ctx.out.json:
         ctx.out.record(dataclasses.asdict(counters))
     else:

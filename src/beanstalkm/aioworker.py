@@ -1,0 +1,462 @@
+"""The asyncio worker loop: :class:`beanstalkm.Worker`'s twin, with tasks for threads.
+
+::
+
+    import asyncio
+    from beanstalkm import aio
+
+    worker = aio.Worker("127.0.0.1", 11300, concurrency=4)
+
+    @worker.handler("emails")
+    async def send(message):
+        await send_email(**message.body)
+
+    asyncio.run(worker.run())
+
+Everything it decides, counts and logs (retries, burying, lost reservations...) comes
+from :mod:`beanstalkm.worker_core`, shared with the threaded worker. This module is
+only how it waits: a task and an :class:`beanstalkm.aio.Client` per slot, a task per
+handler (so that a shutdown can cancel the handler and not the slot), and a timer per
+job in flight that touches it when its time-to-run runs low.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+from .aio import Client, Message
+from .errors import BeanstalkmException
+from .worker_core import (
+    Abandoned,
+    Backoff,
+    Bury,
+    Call,
+    Flow,
+    Handle,
+    Reconnects,
+    Retry,
+    WorkerBase,
+    WorkerCounters,
+    handle_job,
+    handlers_for,
+    logger,
+    release_unfinished,
+    touch_job,
+)
+
+__all__ = [
+    "AsyncHandler",
+    "Backoff",
+    "Bury",
+    "Retry",
+    "Worker",
+    "WorkerCounters",
+    "handlers_for",
+    "is_async_handler",
+]
+
+#: A handler of the asyncio worker: an ``async def`` function of the reserved message.
+AsyncHandler = Callable[[Message], Awaitable[object]]
+_T = TypeVar("_T")
+
+# At shutdown: how long a release of an unfinished job may take, and how long the
+# slots then get to end before they are cancelled.
+_RELEASE_WAIT: Final = 2.0
+_END_WAIT: Final = 2.0
+
+
+def is_async_handler(function: object) -> bool:
+    """Whether ``function`` is an ``async def`` function (or a partial of one, or an
+    object whose ``__call__`` is one): a handler for :class:`Worker`."""
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        type(function).__call__
+    )
+
+
+async def _drive(
+    flow: Flow[_T],
+    message: Message,
+    handle: Callable[[Handle], Awaitable[object]] | None = None,
+) -> _T:
+    """Run a job's flow (see :mod:`beanstalkm.worker_core`): await each step and send
+    back what it returned, or throw in what it raised."""
+    try:
+        step = next(flow)
+        while True:
+            if isinstance(step, Call):
+                try:
+                    result = await getattr(message, step.method)(**step.kwargs)
+                except BeanstalkmException as exc:
+                    step = flow.throw(exc)
+                    continue
+            else:
+                assert handle is not None
+                result = await handle(step)
+            step = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def _call(handler: AsyncHandler, message: Message) -> BaseException | None:
+    """Run a handler; return what it raised, if anything.
+
+    SystemExit, KeyboardInterrupt and the like are returned too: raised out of a task,
+    they would stop the event loop then and there, with jobs in flight.
+    """
+    try:
+        await handler(message)
+    except Exception as exc:
+        return exc
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        return exc
+    return None
+
+
+class _SlotEnded(Exception):
+    """Ends a slot's task after its handler raised a BaseException."""
+
+
+class _Slot:
+    """One unit of concurrency: a task and its own connection."""
+
+    def __init__(self, worker: Worker, index: int) -> None:
+        self.worker = worker
+        self.index = index
+        self.client = Client(
+            worker.host, worker.port, timeout=worker.socket_timeout, watch=list(worker.tubes)
+        )
+        self.task: asyncio.Task[None] | None = None
+        # True while the slot waits for a job (or between attempts to reach the
+        # server): then a stop cancels it, and the server releases whatever it might
+        # just have reserved when the connection resets.
+        self.reserving = False
+        # The job whose handler runs, and the handler's task.
+        self.message: Message | None = None
+        self.handler_task: asyncio.Task[BaseException | None] | None = None
+        self.settling = False
+        self.abandoned = False
+        self._touch_timer: asyncio.TimerHandle | None = None
+        self._touch_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(
+            self.run(), name=f"beanstalkm-worker-{self.index}"
+        )
+
+    # -- the loop --
+
+    async def run(self) -> None:
+        worker = self.worker
+        reconnects = Reconnects(worker, self.index)
+        try:
+            while not worker._stopping.is_set():
+                self.reserving = True
+                try:
+                    message = await self.client.reserve(timeout=worker.reserve_timeout, drop=False)
+                except BeanstalkmException as exc:
+                    await asyncio.sleep(reconnects.failed(exc))
+                    continue
+                self.reserving = False
+                reconnects.succeeded()
+                if message is None:
+                    continue
+                try:
+                    await self.handle(message)
+                except _SlotEnded:
+                    raise
+                except Exception:
+                    # A bug here must not take a slot away for good: say so, go on.
+                    logger.exception(
+                        "slot %d: unexpected error with job %d", self.index, message.uid
+                    )
+        except _SlotEnded:
+            pass
+        finally:
+            self.reserving = False
+
+    async def handle(self, message: Message) -> None:
+        reserved_at = time.monotonic()
+        try:
+            await _drive(
+                handle_job(self.worker, message, reserved_at, self.abandoned),
+                message,
+                lambda step: self._run(message, step, reserved_at),
+            )
+        finally:
+            self.message, self.settling = None, False
+
+    async def _run(self, message: Message, step: Handle, reserved_at: float) -> object:
+        """The Handle step: run the handler in a task of its own, touching the job."""
+        if self.abandoned:
+            return Abandoned.NOT_STARTED
+        self.message, self.settling = message, False
+        self._touch_at(message, reserved_at + step.touch_every, step.touch_every)
+        task = asyncio.get_running_loop().create_task(_call(step.handler, message))
+        self.handler_task = task
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._stop_touching()
+            self.handler_task = None
+        outcome = None if task.cancelled() else task.result()
+        if outcome is not None and not isinstance(outcome, Exception):
+            # KeyboardInterrupt, SystemExit and the like: not the job's fault. Give it
+            # back, stop the worker, and let run() raise it.
+            await self._give_up(message, outcome)
+            raise _SlotEnded from outcome
+        if self.abandoned:
+            self.message = None
+            return Abandoned.CANCELLED if task.cancelled() else Abandoned.FINISHED
+        self.settling = True
+        if task.cancelled():
+            # Not by the worker: the handler let a CancelledError out of its own.
+            return RuntimeError(f"the handler of job {message.uid} raised CancelledError")
+        return outcome
+
+    # -- keeping the job alive --
+
+    def _touch_at(self, message: Message, due: float, every: float) -> None:
+        self._touch_timer = asyncio.get_running_loop().call_later(
+            max(due - time.monotonic(), 0.0), self._touch_due, message, every
+        )
+
+    def _touch_due(self, message: Message, every: float) -> None:
+        self._touch_timer = None
+        self._touch_task = asyncio.get_running_loop().create_task(self._touch(message, every))
+
+    async def _touch(self, message: Message, every: float) -> None:
+        due = time.monotonic() + every
+        keep = await _drive(touch_job(self.worker, message), message)
+        if self._touch_task is asyncio.current_task():
+            self._touch_task = None
+        if keep and self.message is message and not self.settling:
+            self._touch_at(message, due, every)
+
+    def _stop_touching(self) -> None:
+        # A touch under way is left to end: it does not schedule another.
+        if self._touch_timer is not None:
+            self._touch_timer.cancel()
+            self._touch_timer = None
+
+    # -- shutdown --
+
+    def stop_reserving(self) -> None:
+        """A stop: a slot waiting for a job stops now (the job in flight, if any,
+        goes on)."""
+        if self.reserving and self.task is not None:
+            self.task.cancel()
+
+    async def abandon(self) -> None:
+        """Called when the grace period is over: cancel the handler still running,
+        release its job, and make sure nothing more is handled by this slot."""
+        self.abandoned = True
+        self.stop_reserving()
+        message = None if self.settling else self.message
+        if message is None:
+            return
+        self.message = None
+        self._stop_touching()
+        if self.handler_task is not None:
+            self.handler_task.cancel()
+        await self._release_unfinished(message)
+
+    async def _release_unfinished(self, message: Message) -> None:
+        try:
+            await asyncio.wait_for(
+                _drive(release_unfinished(self.worker, message), message), _RELEASE_WAIT
+            )
+        except asyncio.TimeoutError:
+            logger.warning(
+                "job %d: no reply to its release; the server releases it when the "
+                "connection closes",
+                message.uid,
+            )
+
+    async def _give_up(self, message: Message, exc: BaseException) -> None:
+        self.worker._handler_raised(self.index, exc)
+        self.abandoned = True
+        settle = not self.settling and message.reserved
+        self.message = None  # released here, not by abandon()
+        if settle:
+            await self._release_unfinished(message)
+
+    async def close(self) -> None:
+        """After the slot's task: nothing of it left running, the connection closed
+        (which makes the server release anything still reserved on it)."""
+        self._stop_touching()
+        for task in (self._touch_task, self.handler_task):
+            if task is not None and not task.done():
+                task.cancel()
+        await self.client.close()
+
+
+class Worker(WorkerBase[AsyncHandler]):
+    """The asyncio twin of :class:`beanstalkm.Worker`: the same arguments, handlers,
+    retries, touching, shutdown and counters, with ``async def`` handlers and ``await
+    worker.run()``.
+
+    ``concurrency=N`` runs N slots, each a task with its own
+    :class:`~beanstalkm.aio.Client`; each handler runs in a task of its own. Handlers
+    get the reserved :class:`beanstalkm.aio.Message` (``await message.touch()``...).
+
+    Differences from the threaded worker:
+
+    - a handler must be an ``async def`` function (TypeError otherwise): the message
+      it gets has awaitable methods. Run blocking code with ``asyncio.to_thread``
+      from inside it, or use :class:`beanstalkm.Worker`;
+    - a stop does not wait for ``reserve_timeout``: slots waiting for a job are
+      cancelled at once;
+    - handlers still running when the grace period is over are cancelled
+      (``CancelledError`` at their next ``await``), and their jobs released;
+    - :meth:`run` installs its SIGTERM/SIGINT handlers with
+      ``loop.add_signal_handler`` (main thread only), and puts the previous ones back.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _loop_thread: int | None = None
+    _wakeup: asyncio.Event | None = None
+    _slots: tuple[_Slot, ...] = ()
+
+    def _check_handler(self, tube: str, function: object) -> None:
+        super()._check_handler(tube, function)
+        if not is_async_handler(function):
+            raise TypeError(
+                f"handler for {tube!r} must be an async function (async def), got "
+                f"{function!r}: use beanstalkm.Worker for plain functions, or call "
+                "blocking code with asyncio.to_thread from an async handler"
+            )
+
+    # -- running --
+
+    async def run(self) -> WorkerCounters:
+        """Work until :meth:`stop` (or SIGTERM/SIGINT); return the counters.
+
+        On a stop: no more reserving; jobs in flight get ``grace`` seconds to finish,
+        then their handlers are cancelled and the jobs released. A second stop with
+        ``grace=0`` (or a second signal) does that at once. Cancelling the task that
+        runs it stops it at once too (the jobs in flight are released by the server
+        when the worker's connections close), and raises CancelledError.
+        """
+        self._begin("slot(s) (asyncio tasks)")
+        loop = asyncio.get_running_loop()
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        self._wakeup = asyncio.Event()
+        slots = [_Slot(self, i) for i in range(self.concurrency)]
+        self._slots = tuple(slots)
+        previous = self._install_signals(loop)
+        try:
+            for slot in slots:
+                slot.start()
+            await self._supervise(slots)
+        finally:
+            try:
+                await self._clean_up(slots)
+            finally:
+                self._restore_signals(loop, previous)
+                self._loop = self._wakeup = None
+                self._slots = ()
+                self._running = False
+        return self._end()
+
+    def _wake(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._stop_now()
+        else:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nothing left to stop
+                loop.call_soon_threadsafe(self._stop_now)
+
+    def _stop_now(self) -> None:
+        # Slots waiting for a job stop at once, before anything else runs: a job that
+        # is being released (a handler raised SystemExit) is not reserved again here.
+        for slot in self._slots:
+            slot.stop_reserving()
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[int, Any]:
+        if not self._wants_signals():
+            return {}
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            handler = signal.getsignal(signum)
+            try:
+                loop.add_signal_handler(signum, self._signalled, signum)
+            except (NotImplementedError, RuntimeError):  # not on this platform or loop
+                continue
+            previous[signum] = handler
+        return previous
+
+    def _restore_signals(self, loop: asyncio.AbstractEventLoop, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            if handler is not None:
+                signal.signal(signum, handler)
+
+    async def _wait(self, slots: list[_Slot], timeout: float | None) -> None:
+        """Until a slot's task ends, :meth:`stop` is called, or ``timeout`` passes."""
+        wakeup = self._wakeup
+        assert wakeup is not None
+        wakeup.clear()
+        waiter = asyncio.ensure_future(wakeup.wait())
+        try:
+            await asyncio.wait(
+                [waiter, *_tasks(slots)], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+
+    async def _supervise(self, slots: list[_Slot]) -> None:
+        while not self._stopping.is_set():
+            if not _tasks(slots):
+                logger.error("worker: every slot has ended")
+                return
+            await self._wait(slots, None)
+        self._shutdown_begins(sum(slot.message is not None for slot in slots))
+        for slot in slots:
+            slot.stop_reserving()
+        while _tasks(slots):
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await self._wait(slots, remaining)
+        await asyncio.gather(*(slot.abandon() for slot in slots))
+        live = _tasks(slots)
+        if live:
+            await asyncio.wait(live, timeout=_END_WAIT)
+        for task in _tasks(slots):
+            logger.warning("%s: did not end; cancelling it", task.get_name())
+
+    async def _clean_up(self, slots: list[_Slot]) -> None:
+        """Cancel what is left (everything, when run() itself was cancelled), close
+        the connections."""
+        started = [(slot, slot.task) for slot in slots if slot.task is not None]
+        for _, task in started:
+            task.cancel()
+        results = await asyncio.gather(*(task for _, task in started), return_exceptions=True)
+        for (slot, _), result in zip(started, results, strict=True):
+            if isinstance(result, Exception):
+                logger.error("slot %d ended with an error", slot.index, exc_info=result)
+        for slot in slots:
+            if slot.handler_task is not None and not slot.handler_task.done():
+                logger.warning("slot %d: its handler ignored cancellation", slot.index)
+            await slot.close()
+
+
+def _tasks(slots: list[_Slot]) -> list[asyncio.Task[None]]:
+    """The slots' tasks still running."""
+    return [slot.task for slot in slots if slot.task is not None and not slot.task.done()]
