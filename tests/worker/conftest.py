@@ -64,6 +64,13 @@ class WorkerProcess:
 
 
 @pytest.fixture
+def kind() -> str:
+    """The worker tests put jobs and read stats with the blocking client only: the
+    workers under test bring their own connections."""
+    return "sync"
+
+
+@pytest.fixture
 def spawn(server: BeanstalkdProcess, tmp_path: Path) -> Iterator[Any]:
     started: list[WorkerProcess] = []
 

@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,16 +33,6 @@ from .test_signals import put_jobs
 
 # Fast enough for tests: no backoff between retries, quick reconnects.
 FAST: dict[str, Any] = {"backoff": (0, 1, 0), "reconnect_backoff": (0.02, 2, 0.2)}
-
-
-@pytest.fixture
-def client(server: BeanstalkdProcess) -> Iterator[Client]:
-    """A blocking client to put jobs and look at the server (whatever the worker is)."""
-    client = Client(*server.address, timeout=5)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 class Running:
