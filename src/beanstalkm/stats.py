@@ -207,28 +207,32 @@ def parse_yaml(data: bytes | str, shape: str) -> Any:
     except KeyError:
         raise ValueError(f"unknown YAML shape {shape!r}") from None
     try:
-        if "\n " in text or "\n\t" in text or " :" in text:
-            raise ValueError("a key with spaces around it")
         result: dict[str, Any] = dict([line.split(": ", 1) for line in lines])
-    except ValueError:
-        result = _pairs_one_by_one(lines)
-    if "" in result or len(result) != len(lines):
-        raise StatsParseError("empty or repeated key")
+    except ValueError:  # a line without ": "
+        result = {}
     try:
-        try:
-            # The counters, converted in one pass that stays in C.
+        if result.keys() == spec.known and len(lines) == len(result):
+            # What beanstalkd sends: exactly the known keys. The counters are
+            # converted in one pass that stays in C.
             result.update(zip(spec.ints, map(int, map(result.__getitem__, spec.ints)), strict=True))
-        except KeyError:  # a server without some counter: one by one
-            for key in spec.ints:
-                if key in result:
-                    result[key] = int(result[key])
-        for key, convert in spec.converters.items():
-            if key in result:
+            for key, convert in spec.converters.items():
                 result[key] = convert(result[key])
-        for key in result.keys() - spec.known:
-            result[key] = _inferred(result[key])
+            return result
+        return _parse_other(lines, spec)
     except ValueError as exc:
-        raise StatsParseError(f"{exc}") from None
+        raise StatsParseError(str(exc)) from None
+
+
+def _parse_other(lines: list[str], spec: _Shape) -> dict[str, Any]:
+    """Keys missing, unknown (a newer server) or malformed: line by line."""
+    result = _pairs_one_by_one(lines)
+    if len(result) != len(lines):
+        raise StatsParseError("a key is repeated")
+    for key, raw in result.items():
+        if key in spec.known:
+            result[key] = spec.converters.get(key, int)(raw)
+        else:
+            result[key] = _inferred(raw)
     return result
 
 
