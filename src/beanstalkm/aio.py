@@ -409,7 +409,7 @@ class Connection(BaseConnection):
     ) -> Any:
         """Run one command and return its result (the queue methods all end here);
         ``holder`` as for :meth:`beanstalkm.Connection._execute`."""
-        data = command.encode(args)
+        data = command.pack(*args)
         if self._transport is None or (
             not self._waiters and self._loop.time() - self._last_activity >= IDLE_CHECK_AFTER
         ):

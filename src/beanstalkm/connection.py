@@ -297,8 +297,12 @@ class Connection(BaseConnection):
         ``holder``: the connection count under which the job the command is about was
         reserved; if this is no longer that connection, ReservationLost, nothing sent.
         """
-        data = command.encode(args)
-        sock = self._live_socket()
+        data = command.pack(*args)
+        sock = self._sock
+        now = _monotonic()
+        if sock is None or now - self._last_used >= IDLE_CHECK_AFTER:
+            sock = self._live_socket()
+        self._last_used = now
         if holder is not None and holder != self._epoch:
             raise reservation_lost(command, args)
         proto = self._proto

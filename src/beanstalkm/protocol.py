@@ -115,7 +115,7 @@ class ReplyParser:
             nargs = _BODY_REPLIES.get(status)
             if nargs is None:
                 return status, tuple(words[1:]), None
-            if len(words) != nargs + 1 or not all(w.isdigit() for w in words[1:]):
+            if len(words) != nargs + 1 or not all(map(bytes.isdigit, words[1:])):
                 raise ProtocolError(f"malformed {status.decode()} line", b" ".join(words))
             size = int(words[-1])
             if size > self.max_body:
@@ -184,7 +184,7 @@ class ClientProtocol:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the connection; ``b""`` means the server closed it."""
         if data:
-            self._parser.feed(data)
+            self._parser._buf += data
         else:
             self._eof = True
 
