@@ -7,6 +7,7 @@ API (``from beanstalkm import aio``); whatever does not exist yet is reported n/
 from __future__ import annotations
 
 import inspect
+from itertools import repeat
 from typing import Any
 
 import _beanstalkm
@@ -18,6 +19,7 @@ from _worker import (
     NotAvailable,
     Request,
     Result,
+    batches,
     need,
     run_async,
     serve,
@@ -90,6 +92,23 @@ async def stats_tube(req: Request) -> Result:
         await _close(client)
 
 
+async def put_pipelined(req: Request) -> Result:
+    client = await _connect(req)
+    try:
+        pipeline, size = need(client, "pipeline"), req.batch
+
+        async def step() -> None:
+            pipe = pipeline()
+            pipe_put = pipe.put
+            for _ in repeat(None, size):
+                pipe_put(BODY, priority=PRIORITY, delay=DELAY, ttr=TTR)
+            await pipe.execute()
+
+        return await timed_async(step, batches(req), req.seconds, per_step=size)
+    finally:
+        await _close(client)
+
+
 if __name__ == "__main__":
     serve(
         "beanstalkm aio (raw)",
@@ -98,6 +117,6 @@ if __name__ == "__main__":
             "put": run_async(put),
             "reserve-delete": run_async(reserve_delete),
             "stats-tube": run_async(stats_tube),
+            "put-pipelined": run_async(put_pipelined),
         },
-        unavailable={"put-pipelined": "not measured for asyncio"},
     )
