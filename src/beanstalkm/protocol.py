@@ -184,7 +184,7 @@ class ClientProtocol:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the connection; ``b""`` means the server closed it."""
         if data:
-            self._parser._buf += data
+            self._parser._buf += data  # ReplyParser.feed, inlined: once per reply
         else:
             self._eof = True
 
