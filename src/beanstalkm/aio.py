@@ -379,7 +379,8 @@ class Connection(BaseConnection):
         # No await between recording the waiters and writing: the order of the waiters
         # is the order of the requests on the wire, whatever other tasks do.
         transport = self._transport
-        assert transport is not None
+        if transport is None:  # lost again while this task waited to run
+            raise SocketError(f"connection to {self.host}:{self.port} lost")
         loop = asyncio.get_running_loop()
         if not self._waiters:
             self._last_activity = loop.time()
@@ -417,7 +418,8 @@ class Connection(BaseConnection):
         if holder is not None and holder != self._epoch:
             raise reservation_lost(command, args)
         transport = self._transport
-        assert transport is not None
+        if transport is None:  # lost again while this task waited to run
+            raise SocketError(f"connection to {self.host}:{self.port} lost")
         # _send_many for one request, without its lists: this is the hot path.
         self._proto.expect(command, args)
         future: asyncio.Future[Any] = self._loop.create_future()
