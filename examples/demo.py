@@ -29,7 +29,7 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     import beanstalkm
 
-from beanstalkm.server import run_in_thread
+from beanstalkm.testing import EMBEDDED, BeanstalkdProcess
 from beanstalkm.urls import address_from_env
 
 TUBES = ("orders", "emails", "reports")
@@ -37,13 +37,20 @@ TUBES = ("orders", "emails", "reports")
 
 @contextlib.contextmanager
 def server_address(url: str | None) -> Iterator[tuple[str, int]]:
-    """The server to use: the one named (--url, $BEANSTALKD_URL), else an embedded one."""
+    """The server to use: the one named (--url, $BEANSTALKD_URL), else an embedded one.
+
+    The embedded server runs in a process of its own, as beanstalkd would: in a thread
+    it would share the interpreter's lock with the workers.
+    """
     named = beanstalkm.urls.parse_url(url) if url else address_from_env()
     if named:
         yield named
         return
-    with run_in_thread() as address:
-        yield address
+    server = BeanstalkdProcess(binary=EMBEDDED)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def make_job(number: int) -> tuple[str, dict[str, object]]:

@@ -11,10 +11,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Final
 
-__all__ = ["BeanstalkdNotFound", "BeanstalkdProcess", "beanstalkd_process", "free_port"]
+__all__ = ["EMBEDDED", "BeanstalkdNotFound", "BeanstalkdProcess", "beanstalkd_process", "free_port"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,11 +46,18 @@ def _wait_until_listening(
     return False
 
 
+#: The command that runs the embedded server, for :class:`BeanstalkdProcess`.
+EMBEDDED: Final = (sys.executable, "-m", "beanstalkm.server")
+
+
 class BeanstalkdProcess:
-    """A real ``beanstalkd`` child process on a free loopback port.
+    """A ``beanstalkd`` child process on a free loopback port.
 
     ``args`` are extra command-line flags (for example ``["-z", "1024"]``).
-    :meth:`restart` stops the server and starts a new one on the same port.
+    ``binary`` is the program: by default the real ``beanstalkd``; pass
+    :data:`EMBEDDED` (a command as a sequence) to run beanstalkm's embedded server in a
+    process of its own. :meth:`restart` stops the server and starts a new one on the
+    same port.
     """
 
     def __init__(
@@ -55,12 +65,12 @@ class BeanstalkdProcess:
         args: Sequence[str] = (),
         host: str = LOOPBACK,
         port: int | None = None,
-        binary: str | None = None,
+        binary: str | Sequence[str] | None = None,
     ) -> None:
         found = binary or os.environ.get("BEANSTALKD_BIN") or shutil.which("beanstalkd")
         if not found:
             raise BeanstalkdNotFound("beanstalkd is not installed (apt-get install beanstalkd)")
-        self.binary = found
+        self.command = [found] if isinstance(found, str) else list(found)
         self.args = list(args)
         self.host = host
         self.port = port or 0
@@ -76,8 +86,10 @@ class BeanstalkdProcess:
         fixed_port = self.port != 0
         while True:
             port = self.port if fixed_port else free_port(self.host)
-            cmd = [self.binary, "-l", self.host, "-p", str(port), *self.args]
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cmd = [*self.command, "-l", self.host, "-p", str(port), *self.args]
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_child_env()
+            )
             if _wait_until_listening(self.host, port, proc, deadline):
                 self.proc, self.port = proc, port
                 return self.address
@@ -107,6 +119,13 @@ class BeanstalkdProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _child_env() -> dict[str, str]:
+    # The embedded server's process must import this beanstalkm, installed or not.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
