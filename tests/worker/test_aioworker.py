@@ -535,58 +535,7 @@ def test_signals_are_left_alone_off_the_main_thread(server: BeanstalkdProcess) -
         assert signal.getsignal(signal.SIGTERM) is before
 
 
-# -- beanstalkm worker with async handlers, and real signals --------------------------
-
-ASLOW = ("tests.worker.handlers:aslow", "--tube", "t", "--concurrency", "2")
-
-
-def test_cli_sigterm_finishes_in_flight_jobs(spawn: Any, client: Client) -> None:
-    put_jobs(client, 4, sleep=1.0)
-    worker = spawn(*ASLOW, "--grace", "20")
-    wait_for(lambda: len(worker.lines("start")) == 2)
-    worker.proc.send_signal(signal.SIGTERM)
-    code, counters = worker.finish()
-    assert code == 0
-    assert sorted(worker.lines("done")) == sorted(worker.lines("start"))
-    assert (counters["processed"], counters["released"]) == (2, 0)
-    stats = client.queue.stats_tube("t")
-    assert (stats["current-jobs-ready"], stats["current-jobs-reserved"]) == (2, 0)
-    assert worker.said("slot(s) (asyncio tasks)")
-    assert worker.said("SIGTERM: stopping")
-
-
-def test_cli_sigterm_cancels_and_releases_what_cannot_finish(spawn: Any, client: Client) -> None:
-    ids = put_jobs(client, 3, sleep=60)
-    worker = spawn(*ASLOW, "--grace", "0.5")
-    wait_for(lambda: len(worker.lines("start")) == 2)
-    began = time.monotonic()
-    worker.proc.send_signal(signal.SIGTERM)
-    code, counters = worker.finish()
-    assert code == 0
-    assert time.monotonic() - began < 5
-    assert sorted(worker.lines("cancelled")) == sorted(worker.lines("start"))
-    assert worker.lines("done") == []
-    assert counters["released"] == 2
-    for uid in ids:
-        assert client.queue.stats_job(uid)["state"] == "ready"
-    assert worker.said("released unfinished at shutdown")
-
-
-def test_cli_second_sigint_stops_at_once(spawn: Any, client: Client) -> None:
-    put_jobs(client, 2, sleep=60)
-    worker = spawn(*ASLOW, "--grace", "60")
-    wait_for(lambda: len(worker.lines("start")) == 2)
-    worker.proc.send_signal(signal.SIGINT)
-    wait_for(lambda: worker.said("SIGINT: stopping"))
-    assert worker.proc.poll() is None  # waiting for the jobs, up to 60 s
-    began = time.monotonic()
-    worker.proc.send_signal(signal.SIGINT)
-    code, counters = worker.finish()
-    assert time.monotonic() - began < 5
-    assert code == 0
-    assert counters["released"] == 2
-    assert worker.said("SIGINT again: stopping now")
-    assert client.queue.stats_tube("t")["current-jobs-ready"] == 2
+# -- beanstalkm worker with async handlers (signals: test_signals.py, both workers) --
 
 
 def test_cli_async_mapping_and_mixed_handlers(

@@ -7,6 +7,8 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
 from beanstalkm import Client
 from beanstalkm.testing import BeanstalkdProcess
 
@@ -19,11 +21,19 @@ def put_jobs(client: Client, count: int, sleep: float, tube: str = "t") -> list[
 
 
 SLOW = ("tests.worker.handlers:slow", "--tube", "t", "--concurrency", "2")
+#: The same handler as ``async def``: the command line then runs the asyncio worker.
+ASLOW = ("tests.worker.handlers:aslow", "--tube", "t", "--concurrency", "2")
 
 
-def test_sigterm_finishes_in_flight_jobs(spawn: Any, client: Client) -> None:
+@pytest.fixture(params=["threads", "asyncio"])
+def slow(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """A slow handler for each worker: threads, or asyncio tasks."""
+    return SLOW if request.param == "threads" else ASLOW
+
+
+def test_sigterm_finishes_in_flight_jobs(spawn: Any, client: Client, slow: tuple[str, ...]) -> None:
     put_jobs(client, 4, sleep=1.0)
-    worker = spawn(*SLOW, "--grace", "20")
+    worker = spawn(*slow, "--grace", "20")
     wait_for(lambda: len(worker.lines("start")) == 2)
     worker.proc.send_signal(signal.SIGTERM)
     code, counters = worker.finish()
@@ -37,11 +47,15 @@ def test_sigterm_finishes_in_flight_jobs(spawn: Any, client: Client) -> None:
     assert (stats["current-jobs-ready"], stats["current-jobs-reserved"]) == (2, 0)
     assert stats["cmd-delete"] == 2
     assert worker.said("SIGTERM: stopping")
+    if slow is ASLOW:
+        assert worker.said("slot(s) (asyncio tasks)")
 
 
-def test_sigterm_releases_what_cannot_finish_in_time(spawn: Any, client: Client) -> None:
+def test_sigterm_releases_what_cannot_finish_in_time(
+    spawn: Any, client: Client, slow: tuple[str, ...]
+) -> None:
     ids = put_jobs(client, 3, sleep=60)
-    worker = spawn(*SLOW, "--grace", "0.5")
+    worker = spawn(*slow, "--grace", "0.5")
     wait_for(lambda: len(worker.lines("start")) == 2)
     began = time.monotonic()
     worker.proc.send_signal(signal.SIGTERM)
@@ -49,15 +63,17 @@ def test_sigterm_releases_what_cannot_finish_in_time(spawn: Any, client: Client)
     assert code == 0
     assert time.monotonic() - began < 5
     assert worker.lines("done") == []
+    if slow is ASLOW:  # asyncio handlers are cancelled before their jobs are released
+        assert sorted(worker.lines("cancelled")) == sorted(worker.lines("start"))
     assert counters["released"] == 2
     for uid in ids:
         assert client.queue.stats_job(uid)["state"] == "ready"
     assert worker.said("released unfinished at shutdown")
 
 
-def test_second_sigint_stops_at_once(spawn: Any, client: Client) -> None:
+def test_second_sigint_stops_at_once(spawn: Any, client: Client, slow: tuple[str, ...]) -> None:
     put_jobs(client, 2, sleep=60)
-    worker = spawn(*SLOW, "--grace", "60")
+    worker = spawn(*slow, "--grace", "60")
     wait_for(lambda: len(worker.lines("start")) == 2)
     worker.proc.send_signal(signal.SIGINT)
     wait_for(lambda: worker.said("SIGINT: stopping"))
