@@ -33,7 +33,7 @@ def _public(cls: type) -> dict[str, inspect.Signature | None]:
         (beanstalkm.Client, aio.Client),
         (beanstalkm.Message, aio.Message),
         (beanstalkm.Queue, aio.Queue),
-        (beanstalkm.pipeline.Pipeline, aio.Pipeline),
+        (beanstalkm.Pipeline, aio.Pipeline),
     ],
 )
 def test_same_names_and_signatures(sync: type, asyn: type) -> None:

@@ -17,7 +17,9 @@ from .conftest import MakeConnection
 def test_every_command_is_a_queue_method(connection: Connection) -> None:
     for name, command in COMMANDS.items():
         method = getattr(connection.queue.__class__, name)
-        assert method.__doc__ == command.doc
+        summary, wire = method.__doc__.split("\n\n")
+        assert " ".join(summary.split()) == command.doc
+        assert f"``{command.wire}" in wire
         assert method.__name__ == name
 
 

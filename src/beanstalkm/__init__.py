@@ -1,7 +1,7 @@
 """beanstalkm: a beanstalkd client for Python."""
 
 from .client import Client
-from .connection import Connection, Queue
+from .connection import Connection, Message, Pipeline, Queue
 from .constants import (
     DEFAULT_DELAY,
     DEFAULT_HOST,
@@ -26,14 +26,13 @@ from .errors import (
     NotFound,
     NotIgnored,
     OutOfMemory,
+    PipelineError,
     ReservationLost,
     SocketError,
     TimedOut,
     UnexpectedResponse,
     UnknownCommand,
 )
-from .message import Message
-from .pipeline import Pipeline, PipelineError
 from .worker import Worker
 
 __all__ = [

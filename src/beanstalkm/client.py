@@ -3,73 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from . import operations
-from .connection import Connection
+from .base import BaseClient
+from .connection import Connection, Message
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
-from .message import BaseMessage, Message
 
-__all__ = ["Client", "ClientBase"]
-
-_M = TypeVar("_M", bound=BaseMessage)
+__all__ = ["Client"]
 
 
-class ClientBase(Generic[_M]):
-    """What both clients share: making messages, and strict validation."""
-
-    message_class: type[_M]
-    strict: bool
-
-    def __call__(
-        self,
-        body: Any,
-        subscribe: str | None = None,
-        sender: dict[str, Any] | None = None,
-        channel: str | None = None,
-        *,
-        priority: int = DEFAULT_PRIORITY,
-        delay: int = DEFAULT_DELAY,
-        ttr: int = DEFAULT_TTR,
-    ) -> _M:
-        """Make a message without sending it; ``message.send(tube)`` sends it.
-
-        ``body`` may be a message received earlier: forwarding it keeps its
-        ``subscribe``, ``sender`` and ``channel`` unless new ones are given.
-        """
-        if isinstance(body, BaseMessage):
-            subscribe = body.subscribe if subscribe is None else subscribe
-            sender = {**body.sender, **(sender or {})}
-            channel = body.channel if channel is None else channel
-            body = body.body
-        return self.message_class(
-            self,
-            body,
-            subscribe=subscribe,
-            sender=sender,
-            channel=channel,
-            priority=priority,
-            delay=delay,
-            ttr=ttr,
-        )
-
-
-class Client(ClientBase[Message], Connection):
+class Client(BaseClient[Message], Connection):
     """A connection that sends and receives JSON messages.
 
-    Takes :class:`Connection`'s arguments, plus ``strict``: when True, reserving a
-    job whose envelope fails schema validation raises
-    :class:`~beanstalkm.InvalidMessage` (the job stays reserved, reachable as
-    ``exc.message``); otherwise the failure is only recorded on the message.
+    Takes :class:`Connection`'s arguments, plus:
+
+    :param validate: check each received envelope against ``message.json`` (on first
+        use of the message's fields; a few microseconds, no dependency). The result is
+        :attr:`Message.valid` and :attr:`Message.validation_error`; the body is never
+        changed by it. False skips the check (``valid`` is then None).
+    :param strict: reserving a job whose envelope fails validation raises
+        :class:`~beanstalkm.InvalidMessage` (the job stays reserved, reachable as
+        ``exc.message``); otherwise the failure is only recorded on the message.
 
     >>> client = Client("127.0.0.1", 11300)              # doctest: +SKIP
     >>> client.put({"to": "ada"}, tube="emails").uid     # doctest: +SKIP
     1
     """
 
-    def __init__(self, *args: Any, strict: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, strict: bool = False, validate: bool = True, **kwargs: Any
+    ) -> None:
+        self._client_options(strict, validate)
         super().__init__(*args, **kwargs)
-        self.strict = strict
 
     def put(
         self,
@@ -84,13 +50,13 @@ class Client(ClientBase[Message], Connection):
     ) -> Message:
         """Send ``body`` (anything JSON can hold) in an envelope to ``tube``.
 
-        Returns the sent :class:`Message` (``uid > 0``). The used tube is left as it
-        was; putting into it costs one command, into another tube one round trip of
-        three pipelined commands. Raises TypeError for a body JSON cannot encode,
-        before sending anything.
+        Returns the sent :class:`Message` (``uid > 0``). The tube the connection uses
+        for :attr:`queue` is left as it was: a put costs one command, plus a ``use``
+        when the previous command that needed a tube needed another one. Raises
+        TypeError for a body JSON cannot encode, before sending anything.
         """
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        self._drive(operations.send(message, tube))
+        self.drive(operations.send(message, tube))
         return message
 
     def put_many(
@@ -115,7 +81,7 @@ class Client(ClientBase[Message], Connection):
             self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
             for body in bodies
         ]
-        return self._drive(operations.put_many(messages, tube))
+        return self.drive(operations.put_many(messages, tube))
 
     def reserve(self, timeout: float | None = None, drop: bool = True) -> Message | None:
         """Reserve a message from the watched tubes.
@@ -126,7 +92,7 @@ class Client(ClientBase[Message], Connection):
         release or bury it. Raises :class:`~beanstalkm.DeadlineSoon` when a job this
         connection holds is about to time out.
         """
-        message: Message | None = self._drive(operations.reserve(self, timeout, drop))
+        message: Message | None = self.drive(operations.reserve(timeout, drop, self.strict))
         return message
 
     def messages(self, timeout: float | None = None, drop: bool = False) -> Iterator[Message]:

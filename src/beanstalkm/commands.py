@@ -166,6 +166,7 @@ class Command:
         "params",
         "reserves",
         "session",
+        "used",
         "wire",
         "yaml",
     )
@@ -186,6 +187,9 @@ class Command:
         self.yaml: str | None = spec.get("yaml")
         #: ``"use"``, ``"watch"`` or ``"ignore"``: the command changes the session's tubes.
         self.session: str | None = spec.get("session")
+        #: The command acts on the used tube (put, kick, peek-ready ...): the
+        #: connection must be using the right tube when it runs.
+        self.used: bool = bool(spec.get("used", False))
         #: The server may hold the reply back while it waits for a job.
         self.blocking: bool = bool(spec.get("blocking", False))
         #: A success reply means this connection now holds the job.

@@ -1,56 +1,47 @@
 """The blocking connection: a socket driving :class:`~beanstalkm.protocol.ClientProtocol`.
 
-All socket work happens here, and every transport error becomes a
-:class:`~beanstalkm.SocketError` at this one boundary. The connection is lazy (the first
-command connects), and after a dropped connection the next command reconnects and
-restores the used tube and the watch list before it runs.
+All socket work of the blocking client happens here, and every transport error becomes
+a :class:`~beanstalkm.SocketError` at this one boundary. The connection is lazy (the
+first command connects), and after a dropped connection the next command reconnects
+and restores the used tube and the watch list before it runs. Also here: what a
+blocking connection hands out, its :class:`Queue`, :class:`Pipeline` and
+:class:`Message`.
 """
 
 from __future__ import annotations
 
-import os
 import selectors
 import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .commands import Command
-from .constants import DEFAULT_HOST, DEFAULT_PORT, SERVER_DEFAULT_TUBE, __version__
-from .envelope import Sender
-from .errors import (
-    BeanstalkmException,
-    CommandFailed,
-    ReservationLost,
-    SocketError,
-    UnexpectedResponse,
-)
-from .message import Message
-from .operations import Operation
-from .pipeline import Pipeline
-from .protocol import NEED_DATA, ClientProtocol, Job, YamlOption
-from .queue import BaseQueue, install_commands
-from .urls import parse_url
+from . import operations
+from .base import IDLE_CHECK_AFTER, BaseConnection
+from .command_methods import QueueCommands
+from .commands import Command, check_tube
+from .constants import DEFAULT_TUBE
+from .errors import BeanstalkmException, CommandFailed, SocketError
+from .message import BaseMessage
+from .operations import Operation, Step
+from .pipeline import BasePipeline
+from .protocol import NEED_DATA, Request, check_request
+from .sockets import peer_closed
 
 if TYPE_CHECKING:
-    from .stats import JobStats, ServerStats, TubeStats
+    from .stats import JobStats
 
-__all__ = ["BaseConnection", "Connection", "Queue"]
+__all__ = ["Connection", "Message", "Pipeline", "Queue"]
 
-_C = TypeVar("_C", bound="BaseConnection")
 _S = TypeVar("_S", bound="Connection")
 _T = TypeVar("_T")
 _RECV_SIZE: Final = 65536
 # Above this many request bytes at once, writing and reading are interleaved so that a
 # big batch cannot deadlock against the server's buffers.
 _PLAIN_SEND_LIMIT: Final = 65536
-_DEFAULT_TIMEOUT: Final[Any] = object()
-# Between commands issued back to back the connection cannot have been seen to close;
-# after a pause this long, check before sending.
-IDLE_CHECK_AFTER: Final = 0.001
 _monotonic = time.monotonic
 
 # Kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) keep the socket in blocking mode: a
@@ -60,15 +51,53 @@ _TIMEVAL: Final = struct.Struct("@ll")
 _KERNEL_TIMEOUTS: Final = sys.platform.startswith("linux") or sys.platform == "darwin"
 
 
-def _tube_list(watch: str | Iterable[str] | None) -> list[str]:
-    if watch is None:
-        return [SERVER_DEFAULT_TUBE]
-    if isinstance(watch, str):
-        return [watch]
-    return list(watch)
+class Message(BaseMessage):
+    """A message of the blocking client.
+
+    Attributes: :attr:`body`, :attr:`uid`, :attr:`created`, :attr:`sender`,
+    :attr:`subscribe`, :attr:`channel`, :attr:`errors`, :attr:`token`,
+    :attr:`priority`, :attr:`delay`, :attr:`ttr`, :attr:`reserved`, :attr:`valid`.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        connection: Connection
+
+    def send(self, tube: str = DEFAULT_TUBE) -> int:
+        """Put this message into ``tube`` (the used tube is left as it was); return its id."""
+        return self.connection.drive(operations.send(self, tube))
+
+    def delete(self) -> None:
+        """Delete the job."""
+        self.connection.drive(operations.delete(self))
+
+    def release(self, priority: int | None = None, delay: int | None = None) -> None:
+        """Release the reserved job back to ready (or delayed after ``delay`` seconds).
+
+        Keeps the job's priority unless one is given (finding it costs a stats-job
+        round trip for a reserved job).
+        """
+        self.connection.drive(operations.release(self, priority, delay))
+
+    def bury(self, priority: int | None = None) -> None:
+        """Bury the reserved job; keeps its priority unless one is given."""
+        self.connection.drive(operations.bury(self, priority))
+
+    def kick(self) -> None:
+        """Kick the job (buried or delayed) to ready."""
+        self.connection.drive(operations.kick(self))
+
+    def touch(self) -> None:
+        """Ask for more time to work on the reserved job: its time-to-run starts again."""
+        self.connection.drive(operations.touch(self))
+
+    def stats(self) -> JobStats | None:
+        """The job's statistics, or None once it is deleted (or gone from the server)."""
+        return self.connection.drive(operations.stats(self))  # type: ignore[no-any-return]
 
 
-class Queue(BaseQueue):
+class Queue(QueueCommands[Message]):
     """The low-level layer: one method per beanstalkd command, from ``api.json``.
 
     Methods return plain values (ids, counts, names, dicts) or a
@@ -76,121 +105,51 @@ class Queue(BaseQueue):
     :class:`~beanstalkm.CommandFailed` subclass.
     """
 
-    __slots__ = ()
+    __slots__ = ("_execute", "connection")
 
-    if TYPE_CHECKING:
-        # Declarations for type checkers; the methods are made from api.json below.
-        def put(
-            self, body: bytes | str, priority: int = ..., delay: int = ..., ttr: int = ...
-        ) -> int: ...
-        def use(self, tube: str) -> str: ...
-        def reserve(self) -> Message: ...
-        def reserve_with_timeout(self, seconds: int) -> Message: ...
-        def reserve_job(self, id: int) -> Message: ...
-        def delete(self, id: int) -> None: ...
-        def release(self, id: int, priority: int = ..., delay: int = ...) -> None: ...
-        def bury(self, id: int, priority: int = ...) -> None: ...
-        def touch(self, id: int) -> None: ...
-        def watch(self, tube: str) -> int: ...
-        def ignore(self, tube: str) -> int: ...
-        def peek(self, id: int) -> Message | None: ...
-        def peek_ready(self) -> Message | None: ...
-        def peek_delayed(self) -> Message | None: ...
-        def peek_buried(self) -> Message | None: ...
-        def kick(self, bound: int) -> int: ...
-        def kick_job(self, id: int) -> None: ...
-        def stats_job(self, id: int) -> JobStats: ...
-        def stats_tube(self, tube: str) -> TubeStats: ...
-        def stats(self) -> ServerStats: ...
-        def list_tubes(self) -> list[str]: ...
-        def using(self) -> str: ...
-        def watching(self) -> list[str]: ...
-        def pause_tube(self, tube: str, delay: int) -> None: ...
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._execute = connection.execute
 
 
-install_commands(Queue)
+class Pipeline(BasePipeline):
+    """Commands of a blocking connection, run together by :meth:`execute`.
 
-
-class BaseConnection:
-    """What the blocking and the asyncio connection share: arguments, session, sender.
-
-    :param host: server address (default ``127.0.0.1``).
-    :param port: server port (default 11300).
-    :param timeout: seconds to wait for connecting and for each reply; None waits
-        forever. Defaults to :func:`socket.getdefaulttimeout`. A blocking reserve waits
-        as long as it was asked to, plus this margin.
-    :param parse_yaml: True parses stats and tube lists into dicts and lists; False
-        returns the YAML text; a callable is called with the text.
-    :param use: the tube to use once connected (default: the server's, ``default``).
-    :param watch: the tube or tubes to watch once connected, instead of ``default``.
+    >>> with client.pipeline() as p:                          # doctest: +SKIP
+    ...     p.use("emails").put(b"one").put(b"two").stats_tube("emails")
+    ...     uid1, uid2, stats = p.execute()[1:]
     """
 
-    queue_class: type[Any]
-    pipeline_class: type[Any]
+    __slots__ = ()
 
-    def __init__(
-        self,
-        host: str = DEFAULT_HOST,
-        port: int = DEFAULT_PORT,
-        timeout: float | None = _DEFAULT_TIMEOUT,
-        *,
-        parse_yaml: YamlOption = True,
-        use: str | None = None,
-        watch: str | Iterable[str] | None = None,
-    ) -> None:
-        self.host = host
-        self.port = int(port)
-        self.timeout: float | None = (
-            socket.getdefaulttimeout() if timeout is _DEFAULT_TIMEOUT else timeout
-        )
-        if self.timeout is not None and self.timeout < 0:
-            raise ValueError("timeout must be None or >= 0")
-        self._proto = ClientProtocol(parse_yaml, use or SERVER_DEFAULT_TUBE, _tube_list(watch))
-        # Validate the session's tubes now rather than on the first command.
-        for request, args in self._proto.restore_requests():
-            request.encode(args)
-        # Counts connections made; a message reserved under another count was lost.
-        self._epoch = 0
-        #: Describes this client in the envelopes it sends (``sender``).
-        self.sender: dict[str, Any] = Sender(
-            host=socket.gethostname(), pid=os.getpid(), time=time.time(), version=__version__
-        )
-        self._init_io()
-        self.queue = self.queue_class(self)
+    def execute(self, raise_on_error: bool = False) -> list[Any]:
+        """Send every recorded command at once; return their results in order.
 
-    def _init_io(self) -> None:
-        """Set up the transport's state (no connecting: that happens on first use)."""
-        raise NotImplementedError
+        A command that failed has its exception in its slot (or, with
+        ``raise_on_error``, :class:`PipelineError` is raised once all have run).
+        """
+        requests, payloads = self._take()
+        if not requests:
+            return []
+        return self._finish(self._connection.execute_many(requests, payloads), raise_on_error)
 
-    @classmethod
-    def from_url(cls: type[_C], url: str, **kwargs: Any) -> _C:
-        """Make a connection to ``beanstalk://host:port`` (other arguments as usual)."""
-        host, port = parse_url(url)
-        return cls(host, port, **kwargs)
+    def __enter__(self) -> Pipeline:
+        return self
 
-    @property
-    def connected(self) -> bool:
-        """True while a connection to the server is open."""
-        raise NotImplementedError
-
-    def pipeline(self) -> Any:
-        """Record commands to send at once; see :mod:`beanstalkm.pipeline`."""
-        return self.pipeline_class(self)
-
-    def __repr__(self) -> str:
-        state = "connected" if self.connected else "not connected"
-        return f"<{type(self).__module__}.{type(self).__name__} {self.host}:{self.port} {state}>"
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
 
 
 class Connection(BaseConnection):
     """A connection to one beanstalkd server.
 
-    Takes :class:`BaseConnection`'s arguments: ``host``, ``port``, ``timeout``,
-    ``parse_yaml``, ``use`` and ``watch``. The connection opens on the first command
-    (or :meth:`connect`). It is not thread-safe: give each thread its own.
+    Takes :class:`~beanstalkm.base.BaseConnection`'s arguments: ``host``, ``port``,
+    ``timeout``, ``parse_yaml``, ``use`` and ``watch``. The connection opens on the
+    first command (or :meth:`connect`). It is not thread-safe: give each thread its own
+    (or serialize its use, see ``lock``).
     """
 
-    message_class: type[Message] = Message
+    message_class = Message
     queue_class = Queue
     pipeline_class = Pipeline
     if TYPE_CHECKING:
@@ -198,9 +157,12 @@ class Connection(BaseConnection):
 
         def pipeline(self) -> Pipeline: ...
 
-    def _init_io(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._sock: socket.socket | None = None
         self._last_used = 0.0
+        # The receive timeout the socket has now (the kernel's, see _set_recv_timeout).
+        self._recv_timeout: float | None = None
+        super().__init__(*args, **kwargs)
 
     # -- lifecycle --
 
@@ -255,15 +217,16 @@ class Connection(BaseConnection):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if _KERNEL_TIMEOUTS:
                 sock.settimeout(None)
-                _set_kernel_timeout(sock, self.timeout)
+                value = _timeval(self.timeout)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
         except OSError as exc:
             sock.close()
             raise SocketError(f"cannot set up {self.host}:{self.port}: {exc}") from exc
         self._sock = sock
+        self._recv_timeout = self.timeout
         self._last_used = _monotonic()
-        self._epoch += 1
-        self._proto.reset()
-        restore = self._proto.restore_requests()
+        restore = self._proto.connected()
         if restore:
             for result in self._exchange(sock, restore):
                 if isinstance(result, BaseException):
@@ -278,43 +241,45 @@ class Connection(BaseConnection):
             sock.close()
         self._proto.reset()
 
-    def _live_socket(self) -> socket.socket:
+    def _usable_socket(self, check: Callable[[], object]) -> socket.socket:
+        """The socket, after a pause or a failure: checked, or replaced. ``check``
+        validates the request first, so bad arguments never cost a connection."""
+        if self._proto.in_flight:
+            # A call was interrupted (KeyboardInterrupt, a signal handler's exception)
+            # after its request went out: its reply would be taken for the next one's.
+            self._drop()
         sock = self._sock
-        if sock is None:
-            return self._open()
-        now = _monotonic()
-        idle = now - self._last_used
-        self._last_used = now
-        if idle < IDLE_CHECK_AFTER or not peer_closed(sock):
+        if sock is not None and not peer_closed(sock):
             return sock
+        check()
         return self._open()
 
     # -- running commands --
 
-    def _execute(self, command: Command, args: Sequence[object], holder: int | None = None) -> Any:
-        """Run one command and return its result (the queue methods all end here).
+    def execute(
+        self,
+        command: Command,
+        args: Sequence[object],
+        generation: int | None = None,
+        tube: str | None = None,
+    ) -> Any:
+        """Run one command and return its result (the queue's methods all end here).
 
-        ``holder``: the connection count under which the job the command is about was
-        reserved; if this is no longer that connection, ReservationLost, nothing sent.
+        ``generation``: for a command on a reserved job, the connection generation it
+        was reserved under (ReservationLost if this is no longer that connection);
+        ``tube``: the tube a command acting on the used tube runs in, instead of the
+        used one (see :meth:`~beanstalkm.protocol.ClientProtocol.send`).
         """
-        data = command.pack(*args)
+        proto = self._proto
         sock = self._sock
         now = _monotonic()
-        if sock is None or now - self._last_used >= IDLE_CHECK_AFTER:
-            sock = self._live_socket()
+        if sock is None or now - self._last_used >= IDLE_CHECK_AFTER or proto.in_flight:
+            sock = self._usable_socket(lambda: check_request(command, args, tube))
         self._last_used = now
-        if holder is not None and holder != self._epoch:
-            raise reservation_lost(command, args)
-        proto = self._proto
-        proto.expect(command, args)
-        # The reply to a reserve comes when a job does: it may take as long as the
-        # reserve asked for, plus the usual margin for the reply itself.
-        timeout = self.timeout
-        wait = timeout
-        if command.blocking and timeout is not None:
-            wait = None if not args else args[0] + timeout  # type: ignore[operator]
-            self._set_recv_timeout(sock, wait)
+        data = proto.send(command, args, generation, tube)
         try:
+            if command.blocking:
+                self._set_recv_timeout(sock, proto.allowance())
             sock.sendall(data)
             # Nothing is buffered between commands, so read before parsing.
             proto.receive_data(sock.recv(_RECV_SIZE))
@@ -322,61 +287,53 @@ class Connection(BaseConnection):
             while result is NEED_DATA:
                 proto.receive_data(sock.recv(_RECV_SIZE))
                 result = proto.next_result()
+        except CommandFailed:
+            raise  # the connection is in step
         except OSError as exc:
             self._drop()
             raise self._socket_error(command, exc) from exc
-        except (UnexpectedResponse, SocketError):
+        except BaseException:
+            # UnexpectedResponse, SocketError, and anything raised while waiting
+            # (KeyboardInterrupt...): the connection is out of step, or may be.
             self._drop()
             raise
         finally:
-            if wait != timeout and self._sock is sock:
-                self._set_recv_timeout(sock, timeout)
-        if type(result) is Job:
-            return self._message(result, command.reserves)
+            if command.blocking and self._sock is sock:
+                self._set_recv_timeout(sock, self.timeout)
         return result
 
-    def _set_recv_timeout(self, sock: socket.socket, seconds: float | None) -> None:
-        if _KERNEL_TIMEOUTS:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
-        else:
-            sock.settimeout(seconds)
-
-    def _execute_many(
-        self,
-        requests: Sequence[tuple[Command, Sequence[object]]],
-        payloads: Sequence[bytes] | None = None,
+    def execute_many(
+        self, requests: Sequence[Request], payloads: Sequence[bytes] | None = None
     ) -> list[Any]:
-        """Run commands pipelined; return each result or CommandFailed, in order.
+        """Run requests pipelined; return each result or CommandFailed, in order.
 
         Every request is validated before anything is sent (``payloads`` are the
         requests already encoded, when the caller has them).
         """
         if payloads is None:
-            payloads = [command.encode(args) for command, args in requests]
-        sock = self._live_socket()
-        results = self._exchange(sock, requests, payloads)
-        return [
-            self._message(r, command.reserves) if type(r) is Job else r
-            for r, (command, _) in zip(results, requests, strict=True)
-        ]
+            payloads = [command.encode(args) for command, args, _, _ in requests]
+        for _, _, _, tube in requests:
+            if tube is not None:
+                check_tube(tube)
+        sock = self._sock
+        if (
+            sock is None
+            or self._proto.in_flight
+            or _monotonic() - self._last_used >= IDLE_CHECK_AFTER
+        ):
+            sock = self._usable_socket(lambda: None)
+        return self._exchange(sock, requests, payloads)
 
     def _exchange(
         self,
         sock: socket.socket,
-        requests: Sequence[tuple[Command, Sequence[object]]],
+        requests: Sequence[Request],
         payloads: Sequence[bytes] | None = None,
     ) -> list[Any]:
         proto = self._proto
-        if payloads is None:
-            payloads = [command.encode(args) for command, args in requests]
-        for command, args in requests:
-            proto.expect(command, args)
-        data = b"".join(payloads)
+        data = proto.send_many(requests, payloads)
         results: list[Any] = []
-        blocking = any(command.blocking for command, _ in requests)
         try:
-            if blocking:
-                self._set_recv_timeout(sock, None)
             if len(data) <= _PLAIN_SEND_LIMIT:
                 sock.sendall(data)
             else:
@@ -388,18 +345,21 @@ class Connection(BaseConnection):
                     results.append(exc)
                     continue
                 if result is NEED_DATA:
+                    # Each reply gets its own allowance: a reserve's wait, or the timeout.
+                    self._set_recv_timeout(sock, proto.allowance())
                     proto.receive_data(sock.recv(_RECV_SIZE))
                 else:
                     results.append(result)
         except OSError as exc:
             self._drop()
             raise self._socket_error(requests[len(results)][0], exc) from exc
-        except (UnexpectedResponse, SocketError):
+        except BaseException:
             self._drop()
             raise
         finally:
-            if blocking and self._sock is sock:
+            if self._sock is sock:
                 self._set_recv_timeout(sock, self.timeout)
+        self._last_used = _monotonic()
         return results
 
     def _send_while_reading(self, sock: socket.socket, data: bytes) -> None:
@@ -427,7 +387,16 @@ class Connection(BaseConnection):
         finally:
             sock.setblocking(True)
             if not _KERNEL_TIMEOUTS:
-                sock.settimeout(self.timeout)
+                sock.settimeout(self._recv_timeout)
+
+    def _set_recv_timeout(self, sock: socket.socket, seconds: float | None) -> None:
+        if seconds == self._recv_timeout:
+            return
+        self._recv_timeout = seconds
+        if _KERNEL_TIMEOUTS:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+        else:
+            sock.settimeout(seconds)
 
     def _socket_error(self, command: Command, exc: OSError) -> SocketError:
         if isinstance(exc, (BlockingIOError, TimeoutError)):
@@ -436,50 +405,24 @@ class Connection(BaseConnection):
             reason = str(exc) or type(exc).__name__
         return SocketError(f"{command.wire}: {reason} ({self.host}:{self.port})")
 
-    def _message(self, job: Job, reserved: bool) -> Message:
-        return self.message_class.from_job(self, job.id, job.body, reserved)  # type: ignore[no-any-return]
+    # -- high-level operations --
 
-    # -- helpers for Client and Message --
-
-    def _drive(self, operation: Operation[_T]) -> _T:
+    def drive(self, operation: Operation[_T]) -> _T:
         """Run a high-level operation (see :mod:`beanstalkm.operations`) to its end."""
         try:
-            request = next(operation)
+            step: Step = next(operation)
             while True:
                 try:
-                    if isinstance(request, tuple):
-                        result = self._execute(*request)
+                    if isinstance(step, tuple):
+                        result = self.execute(*step)
                     else:
-                        result = self._execute_many(request)
+                        result = self.execute_many(step)
                 except BeanstalkmException as exc:
-                    request = operation.throw(exc)
+                    step = operation.throw(exc)
                 else:
-                    request = operation.send(result)
+                    step = operation.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-
-
-def reservation_lost(command: Command, args: Sequence[object]) -> ReservationLost:
-    return ReservationLost(
-        f"cannot {command.wire} job {args[0]}: the connection that reserved it was lost, "
-        "and the server released the job"
-    )
-
-
-def peer_closed(sock: socket.socket) -> bool:
-    """True when the server has closed (or reset) the connection, or sent bytes no
-    request asked for: either way the connection must be replaced before use.
-
-    A server that went away while the connection was idle has left an end-of-file
-    waiting; checking before sending keeps the next command from being lost with it.
-    """
-    try:
-        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _timeval(seconds: float | None) -> bytes:
@@ -490,9 +433,3 @@ def _timeval(seconds: float | None) -> bytes:
     if whole == 0 and micro == 0:
         micro = 1  # zero would mean "no timeout" to the kernel
     return _TIMEVAL.pack(whole, micro)
-
-
-def _set_kernel_timeout(sock: socket.socket, seconds: float | None) -> None:
-    value = _timeval(seconds)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)

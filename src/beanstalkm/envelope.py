@@ -8,8 +8,9 @@ shipped beside this module and loaded at import)::
      "subscribe": "", "token": "<md5 hex>", "errors": []}
 
 Reading is forgiving: a job that is not an envelope (put by another client) is
-delivered as it is. Validation never changes what the body is; it only records
-whether the envelope matches the schema. Everything here is pure.
+delivered as it is. Validation (by a checker compiled from ``message.json`` once, see
+:mod:`beanstalkm.schema`) never changes what the body is; it only records whether the
+envelope matches the schema. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import hashlib
 import json
 from importlib import resources
 from typing import Any, Final, NamedTuple
+
+from .schema import compile_schema
 
 __all__ = [
     "CONTEXT",
@@ -224,29 +227,10 @@ def decode(raw: bytes) -> Decoded:
     return Decoded(value, None)
 
 
-_validator: Any = None
+_check: Final = compile_schema(SCHEMA)
 
 
 def validation_error(envelope: dict[str, Any]) -> str | None:
-    """Check an envelope against ``message.json``.
-
-    Returns None when it is valid, a readable reason when it is not, and raises
-    ImportError when ``jsonschema`` is not installed.
-    """
-    global _validator
-    if _validator is None:
-        import jsonschema
-
-        cls = jsonschema.validators.validator_for(SCHEMA)
-        _validator = cls(SCHEMA)
-    error = _best_match(_validator.iter_errors(envelope))
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path)
-    return f"{where or 'envelope'}: {error.message}"
-
-
-def _best_match(errors: Any) -> Any:
-    import jsonschema.exceptions
-
-    return jsonschema.exceptions.best_match(errors)
+    """Check an envelope against ``message.json``: None when it is valid, else a
+    readable reason (``"token: 'xyz' does not match ..."``)."""
+    return _check(envelope)

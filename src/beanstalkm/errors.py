@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class BeanstalkmException(Exception):
     """Base of every exception raised by beanstalkm."""
@@ -44,6 +47,28 @@ class InvalidMessage(BeanstalkmException):
         super().__init__(reason)
         self.reason = reason
         self.message = message
+
+
+class PipelineError(BeanstalkmException):
+    """Some commands of a batch failed; :attr:`results` has every command's outcome.
+
+    Each slot of :attr:`results` holds the command's result, or the exception it got
+    (a :class:`CommandFailed` subclass). The others ran normally.
+    """
+
+    def __init__(self, results: list[Any]) -> None:
+        errors = [r for r in results if isinstance(r, BaseException)]
+        super().__init__(f"{len(errors)} of {len(results)} commands failed; first: {errors[0]!r}")
+        self.results = results
+        self.errors = errors
+
+
+def first_error(results: Sequence[Any]) -> BaseException | None:
+    """The first exception among a batch's results, or None."""
+    for result in results:
+        if isinstance(result, BaseException):
+            return result
+    return None
 
 
 class CommandFailed(BeanstalkmException):

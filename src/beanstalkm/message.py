@@ -1,8 +1,8 @@
-"""Messages: a job's body and envelope, and what can be done with the job.
+"""Messages: a job's body, its envelope, and the state of the job, without I/O.
 
-:class:`BaseMessage` holds the data and the envelope logic shared by both clients;
-:class:`Message` adds the blocking job operations (the asyncio client's message adds
-the awaitable ones).
+:class:`BaseMessage` is what both clients' messages share; each client's ``Message``
+(:class:`beanstalkm.Message`, :class:`beanstalkm.aio.Message`) adds the job's
+operations, blocking or awaitable, written once in :mod:`beanstalkm.operations`.
 """
 
 from __future__ import annotations
@@ -10,19 +10,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import envelope, operations
-from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
+from . import envelope
+from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR
 from .errors import InvalidMessage
 
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .stats import JobStats
-
-__all__ = ["BaseMessage", "Message"]
-
-_ENVELOPE_FIELDS = ("body", "created", "sender", "subscribe", "channel", "token", "errors")
+__all__ = ["BaseMessage"]
 
 
 def _now_ms() -> dict[str, int]:
@@ -39,9 +33,7 @@ class BaseMessage:
     __slots__ = (
         "_body",
         "_channel",
-        "_conn",
         "_created",
-        "_epoch",
         "_errors",
         "_is_envelope",
         "_raw",
@@ -50,8 +42,10 @@ class BaseMessage:
         "_token",
         "_valid",
         "_validation_error",
+        "connection",
         "delay",
         "deleted",
+        "generation",
         "priority",
         "reserved",
         "ttr",
@@ -74,7 +68,11 @@ class BaseMessage:
         ttr: int = DEFAULT_TTR,
         tube: str | None = None,
     ) -> None:
-        self._conn = connection
+        #: The connection (or client) the message was made by or received on.
+        self.connection = connection
+        #: The :attr:`~beanstalkm.protocol.ClientProtocol.generation` of the connection
+        #: the job was reserved on: commands on the job go only to that one.
+        self.generation = 0
         #: The job id; 0 until the message is sent.
         self.uid: int = uid
         #: True while this connection holds the job reserved.
@@ -89,7 +87,6 @@ class BaseMessage:
         #: The tube the job was put into, when known.
         self.tube = tube
         self._is_envelope = True
-        self._epoch = 0
         self._raw: bytes | None = None
         self._body = body
         self._created: dict[str, int] = _now_ms()
@@ -105,10 +102,16 @@ class BaseMessage:
         self._validation_error: str | None = None
 
     @classmethod
-    def from_job(cls, connection: Any, uid: int, raw: bytes, reserved: bool) -> Any:
-        """A message for a job received from the server (decoded lazily)."""
+    def from_job(
+        cls, connection: Any, uid: int, raw: bytes, reserved: bool, generation: int | None = None
+    ) -> Any:
+        """A message for a job received from the server (decoded lazily).
+
+        ``reserved``: the connection holds the job; ``generation``: the connection's,
+        when it was received (default: the connection's current one).
+        """
         message = cls.__new__(cls)
-        message._conn = connection
+        message.connection = connection
         message.uid = uid
         message.reserved = reserved
         message.deleted = False
@@ -116,7 +119,7 @@ class BaseMessage:
         message.delay = DEFAULT_DELAY
         message.ttr = DEFAULT_TTR
         message.tube = None
-        message._epoch = connection._epoch
+        message.generation = connection.generation if generation is None else generation
         message._raw = raw
         return message
 
@@ -147,10 +150,9 @@ class BaseMessage:
         self._token = token if isinstance(token, str) else None
         errors = env.get("errors")
         self._errors = list(errors) if isinstance(errors, list) else []
-        try:
-            reason = envelope.validation_error(env)
-        except ImportError:
+        if not self.connection.validate:
             return
+        reason = envelope.validation_error(env)
         self._valid = reason is None
         self._validation_error = reason
 
@@ -196,7 +198,7 @@ class BaseMessage:
     def sender(self) -> dict[str, Any]:
         """Who sent it: host, pid, time, version and whatever the producer added."""
         sender: dict[str, Any] = self._get("_sender")
-        if sender is getattr(self._conn, "sender", None):
+        if sender is getattr(self.connection, "sender", None):
             sender = self._sender = dict(sender)  # this message's own from now on
         return sender
 
@@ -237,7 +239,7 @@ class BaseMessage:
     @property
     def valid(self) -> bool | None:
         """Whether the envelope matches ``message.json``: None when not checked
-        (``jsonschema`` not installed, or the job is not an envelope)."""
+        (the job is not an envelope, or the client was made with ``validate=False``)."""
         return self._get("_valid")  # type: ignore[no-any-return]
 
     @property
@@ -293,61 +295,22 @@ class BaseMessage:
             body = body[:57] + "..."
         return f"<{type(self).__name__} uid={self.uid} {state} body={body}>".replace("  ", " ")
 
-    # -- shared checks for job operations --
+    # -- for the job operations --
 
-    def _require_uid(self, action: str) -> int:
+    def require_uid(self, action: str) -> int:
+        """The job id, or ValueError for a message that was never sent."""
         if not self.uid:
             raise ValueError(f"cannot {action} a message that was never sent")
         return self.uid
+
+    @property
+    def holding(self) -> int | None:
+        """The generation whose connection must still be the one for a command on the
+        job: the one that reserved it; None when the job is not reserved."""
+        return self.generation if self.reserved else None
 
 
 def _lossy(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
     return repr(value)
-
-
-class Message(BaseMessage):
-    """A message of the blocking client.
-
-    Attributes: :attr:`body`, :attr:`uid`, :attr:`created`, :attr:`sender`,
-    :attr:`subscribe`, :attr:`channel`, :attr:`errors`, :attr:`token`,
-    :attr:`priority`, :attr:`delay`, :attr:`ttr`, :attr:`reserved`, :attr:`valid`.
-    """
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-        _conn: Connection
-
-    def send(self, tube: str = DEFAULT_TUBE) -> int:
-        """Put this message into ``tube`` (the used tube is left as it was); return its id."""
-        return self._conn._drive(operations.send(self, tube))
-
-    def delete(self) -> None:
-        """Delete the job."""
-        self._conn._drive(operations.delete(self))
-
-    def release(self, priority: int | None = None, delay: int | None = None) -> None:
-        """Release the reserved job back to ready (or delayed after ``delay`` seconds).
-
-        Keeps the job's priority unless one is given (finding it costs a stats-job
-        round trip for a reserved job).
-        """
-        self._conn._drive(operations.release(self, priority, delay))
-
-    def bury(self, priority: int | None = None) -> None:
-        """Bury the reserved job; keeps its priority unless one is given."""
-        self._conn._drive(operations.bury(self, priority))
-
-    def kick(self) -> None:
-        """Kick the job (buried or delayed) to ready."""
-        self._conn._drive(operations.kick(self))
-
-    def touch(self) -> None:
-        """Ask for more time to work on the reserved job: its time-to-run starts again."""
-        self._conn._drive(operations.touch(self))
-
-    def stats(self) -> JobStats | None:
-        """The job's statistics, or None once it is deleted (or gone from the server)."""
-        return self._conn._drive(operations.stats(self))  # type: ignore[no-any-return]

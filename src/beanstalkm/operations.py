@@ -1,17 +1,16 @@
 """What each high-level call does, written once for both clients.
 
 A high-level call (``client.put``, ``message.release`` ...) may need more than one
-request: a release without a priority first asks for the job's stats, a put into
-another tube wraps the put in two ``use`` commands. Each is written here as a
-generator that yields requests and gets their results back (or has their errors
-thrown in). The blocking connection and the asyncio connection each run these
-generators with a small driver (``_drive``), so the logic exists once and each client
-only does I/O.
+request: a release without a priority first asks for the job's stats, a reserve with
+``drop`` deletes what it reserved. Each is written here as a generator that yields
+requests and gets their results back (or has their errors thrown in). The blocking
+connection and the asyncio connection each run these generators with one small driver
+(``Connection.drive``), so the logic exists once and each client only does I/O.
 
-A yielded request is ``(command, args)`` (or ``(command, args, epoch)``, see
-``_as_holder``) for one command, whose error is thrown in,
-or a list of them to pipeline, which gets back a list of results with
-:class:`~beanstalkm.CommandFailed` exceptions in the slots of the commands that failed.
+A yielded request is a :data:`~beanstalkm.protocol.Request`, ``(command, args,
+generation, tube)``, whose error is thrown in, or a list of them to pipeline, which
+gets back a list of results with :class:`~beanstalkm.CommandFailed` exceptions in the
+slots of the commands that failed.
 """
 
 from __future__ import annotations
@@ -20,23 +19,43 @@ import math
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
-from .commands import COMMANDS, Command
+from .commands import COMMANDS, check_tube
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, MAX_RESERVE_TIMEOUT
-from .errors import CommandFailed, InvalidArgument, NotFound, ReservationLost, TimedOut
-from .pipeline import PipelineError, first_error
+from .errors import (
+    InvalidArgument,
+    NotFound,
+    PipelineError,
+    ReservationLost,
+    TimedOut,
+    first_error,
+)
+from .protocol import Request
 
 if TYPE_CHECKING:
     from .message import BaseMessage
-    from .protocol import ClientProtocol
 
-__all__ = ["Operation", "Request", "put_batch", "put_many", "reserve", "reserve_seconds", "send"]
+__all__ = [
+    "Operation",
+    "Step",
+    "bury",
+    "delete",
+    "delete_request",
+    "deleted",
+    "kick",
+    "put_many",
+    "release",
+    "reserve",
+    "reserve_request",
+    "reserve_seconds",
+    "send",
+    "stats",
+    "touch",
+]
 
 _T = TypeVar("_T")
-Call: TypeAlias = tuple[Command, Sequence[object]]
-#: One command (with, for a command on a reserved job, the connection count under
-#: which it was reserved), or a batch of commands to pipeline.
-Request: TypeAlias = Call | tuple[Command, Sequence[object], int | None] | list[Call]
-Operation: TypeAlias = Generator[Request, Any, _T]
+#: What an operation yields: one request, or a batch to pipeline.
+Step: TypeAlias = Request | list[Request]
+Operation: TypeAlias = Generator[Step, Any, _T]
 
 _PUT: Final = COMMANDS["put"]
 _DELETE: Final = COMMANDS["delete"]
@@ -61,51 +80,25 @@ def reserve_seconds(timeout: float) -> int:
 # -- puts --
 
 
-def put_batch(
-    proto: ClientProtocol,
-    tube: str,
-    puts: Sequence[tuple[object, ...]],
-    raise_on_error: bool = False,
-) -> Operation[list[Any]]:
-    """Put each ``(body, priority, delay, ttr)`` into ``tube``, pipelined, leaving the
-    used tube as it was. Returns ids, or exceptions in the slots of failed puts."""
-    requests, mine = proto.in_tube(tube, [(_PUT, args) for args in puts])
-    if len(requests) == 1:
-        try:
-            uid = yield requests[0]
-        except CommandFailed as exc:
-            if raise_on_error:
-                raise
-            return [exc]
-        return [uid]
-    results: list[Any] = yield requests
-    error = first_error(results)
-    if error is not None and (raise_on_error or first_error(results[mine]) is not error):
-        # Either a put failed and the caller wants it raised, or a use around the puts
-        # failed, which leaves the session unknown.
-        raise error
-    return results[mine]
+def _put(message: BaseMessage, tube: str) -> Request:
+    return (_PUT, (message.encode(), message.priority, message.delay, message.ttr), None, tube)
 
 
 def send(message: BaseMessage, tube: str) -> Operation[int]:
-    """Put ``message`` into ``tube``."""
-    args = (message.encode(), message.priority, message.delay, message.ttr)
-    proto = message._conn._proto
-    if tube == proto.using:
-        uid = yield (_PUT, args)
-    else:
-        [uid] = yield from put_batch(proto, tube, [args], raise_on_error=True)
+    """Put ``message`` into ``tube`` (the connection's used tube is the user's still)."""
+    check_tube(tube)
+    uid: int = yield _put(message, tube)
     message.uid = uid
     message.tube = tube
-    return uid  # type: ignore[no-any-return]
+    return uid
 
 
-def put_many(messages: list[Any], tube: str) -> Operation[list[Any]]:
-    """Send ``messages`` in one batch; PipelineError if some failed."""
+def put_many(messages: Sequence[BaseMessage], tube: str) -> Operation[list[Any]]:
+    """Put ``messages`` into ``tube`` in one batch; PipelineError if some failed."""
     if not messages:
         return []
-    puts = [(m.encode(), m.priority, m.delay, m.ttr) for m in messages]
-    results = yield from put_batch(messages[0]._conn._proto, tube, puts)
+    check_tube(tube)
+    results: list[Any] = yield [_put(message, tube) for message in messages]
     outcome: list[Any] = []
     for message, result in zip(messages, results, strict=True):
         if isinstance(result, BaseException):
@@ -116,23 +109,27 @@ def put_many(messages: list[Any], tube: str) -> Operation[list[Any]]:
             outcome.append(message)
     if first_error(results) is not None:
         raise PipelineError(outcome)
-    return messages
+    return list(messages)
 
 
 # -- reserving --
 
 
-def reserve(client: Any, timeout: float | None, drop: bool) -> Operation[Any]:
-    """Reserve a message; None when ``timeout`` passes without one."""
+def reserve_request(timeout: float | None) -> Request:
+    """The request that reserves a job, waiting forever or ``timeout`` seconds."""
     if timeout is None:
-        request: Call = (_RESERVE, ())
-    else:
-        request = (_RESERVE_WITH_TIMEOUT, (reserve_seconds(timeout),))
+        return (_RESERVE, (), None, None)
+    return (_RESERVE_WITH_TIMEOUT, (reserve_seconds(timeout),), None, None)
+
+
+def reserve(timeout: float | None, drop: bool, strict: bool) -> Operation[Any]:
+    """Reserve a message; None when ``timeout`` passes without one."""
+    request = reserve_request(timeout)
     try:
         message = yield request
     except TimedOut:
         return None
-    if client.strict:
+    if strict:
         message.check()
     if drop:
         yield from delete(message)
@@ -142,53 +139,61 @@ def reserve(client: Any, timeout: float | None, drop: bool) -> Operation[Any]:
 # -- a message's job --
 
 
-def _as_holder(message: BaseMessage, command: Command, args: Sequence[object]) -> Operation[Any]:
+def _as_holder(message: BaseMessage, request: Request) -> Operation[Any]:
     """Run a command for a job this connection reserved, if it still holds it.
 
     The connection checks, once it knows whether it is alive, that it is the one that
     reserved the job; if it was replaced meanwhile it raises ReservationLost and sends
     nothing (the server released the job when the old connection went).
     """
-    epoch = message._epoch if message.reserved else None
     try:
-        return (yield (command, args, epoch))
+        return (yield request)
     except ReservationLost:
         message.reserved = False
         raise
 
 
-def delete(message: BaseMessage) -> Operation[None]:
-    uid = message._require_uid("delete")
-    yield from _as_holder(message, _DELETE, (uid,))
+def delete_request(message: BaseMessage) -> Request:
+    return (_DELETE, (message.require_uid("delete"),), message.holding, None)
+
+
+def deleted(message: BaseMessage) -> None:
+    """Record that the job is deleted."""
     message.reserved = False
     message.deleted = True
 
 
+def delete(message: BaseMessage) -> Operation[None]:
+    yield from _as_holder(message, delete_request(message))
+    deleted(message)
+
+
 def release(message: BaseMessage, priority: int | None, delay: int | None) -> Operation[None]:
-    uid = message._require_uid("release")
+    uid = message.require_uid("release")
     if priority is None:
         priority = yield from current_priority(message)
     delay = DEFAULT_DELAY if delay is None else delay
-    yield from _as_holder(message, _RELEASE, (uid, priority, delay))
+    yield from _as_holder(message, (_RELEASE, (uid, priority, delay), message.holding, None))
     message.reserved = False
     message.priority = priority
 
 
 def bury(message: BaseMessage, priority: int | None) -> Operation[None]:
-    uid = message._require_uid("bury")
+    uid = message.require_uid("bury")
     if priority is None:
         priority = yield from current_priority(message)
-    yield from _as_holder(message, _BURY, (uid, priority))
+    yield from _as_holder(message, (_BURY, (uid, priority), message.holding, None))
     message.reserved = False
     message.priority = priority
 
 
 def kick(message: BaseMessage) -> Operation[None]:
-    yield (_KICK_JOB, (message._require_uid("kick"),))
+    yield (_KICK_JOB, (message.require_uid("kick"),), None, None)
 
 
 def touch(message: BaseMessage) -> Operation[None]:
-    yield from _as_holder(message, _TOUCH, (message._require_uid("touch"),))
+    request = (_TOUCH, (message.require_uid("touch"),), message.holding, None)
+    yield from _as_holder(message, request)
 
 
 def stats(message: BaseMessage) -> Operation[Any]:
@@ -196,7 +201,7 @@ def stats(message: BaseMessage) -> Operation[Any]:
     if message.deleted or not message.uid:
         return None
     try:
-        result = yield (_STATS_JOB, (message.uid,))
+        result = yield (_STATS_JOB, (message.uid,), None, None)
     except NotFound:
         return None
     if isinstance(result, dict):
@@ -212,3 +217,4 @@ def current_priority(message: BaseMessage) -> Operation[int]:
         if result is None:
             raise NotFound("stats_job", "NOT_FOUND", (str(message.uid),))
     return message.priority if message.priority is not None else DEFAULT_PRIORITY
+

@@ -1,17 +1,21 @@
-"""The client side of the beanstalkd protocol, without I/O.
+"""The client side of the beanstalkd protocol, without I/O: framing, results and session.
 
-:class:`ClientProtocol` turns commands into bytes and bytes into results, in the style
-of h11: the caller writes what :meth:`~ClientProtocol.send` returns, feeds whatever it
-reads to :meth:`~ClientProtocol.receive_data`, and calls
-:meth:`~ClientProtocol.next_result` until it stops returning :data:`NEED_DATA`. Replies
-are matched to commands in order, so any number of commands can be in flight.
-
-The sync client, the asyncio client and the tests all drive this one object::
+:class:`ClientProtocol` is one connection's whole state, in the style of h11: the
+caller writes what :meth:`~ClientProtocol.send` returns, feeds whatever it reads to
+:meth:`~ClientProtocol.receive_data`, and calls :meth:`~ClientProtocol.next_result`
+until it stops returning :data:`NEED_DATA`. Replies are matched to requests in order,
+so any number of requests can be in flight. Both clients are this loop around a socket::
 
     proto = ClientProtocol()
     sock.sendall(proto.send(COMMANDS["put"], (b"hello", 0, 0, 60)))
     while (result := proto.next_result()) is NEED_DATA:
         proto.receive_data(sock.recv(65536))
+
+Besides framing and reply parsing, it owns the session: the tube the user uses, the
+tubes watched, the tube the server actually uses on this connection (switched lazily,
+see :meth:`~ClientProtocol.send`), which connection (:attr:`~ClientProtocol.generation`)
+a reserved job belongs to, what a new connection must be sent to get the same session
+(:meth:`~ClientProtocol.connected`), and how long each reply may take.
 """
 
 from __future__ import annotations
@@ -20,12 +24,22 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple, TypeAlias
 
-from .commands import COMMANDS, Command
+from .commands import COMMANDS, Command, check_tube
 from .constants import MAX_JOB_SIZE_LIMIT, SERVER_DEFAULT_TUBE
-from .errors import ERROR_CLASSES, SocketError, UnexpectedResponse
+from .errors import ERROR_CLASSES, ReservationLost, SocketError, UnexpectedResponse
 from .stats import StatsParseError, parse_yaml
 
-__all__ = ["NEED_DATA", "ClientProtocol", "Job", "Reply", "ReplyParser", "YamlOption"]
+__all__ = [
+    "NEED_DATA",
+    "ClientProtocol",
+    "Job",
+    "JobFactory",
+    "Reply",
+    "ReplyParser",
+    "Request",
+    "YamlOption",
+    "check_request",
+]
 
 
 class _NeedData:
@@ -49,6 +63,17 @@ class Job(NamedTuple):
     id: int
     body: bytes
 
+
+#: Makes the result of a job reply: ``(id, body, reserved, generation)``, where
+#: ``reserved`` says the connection now holds the job and ``generation`` is the
+#: connection's. The default makes a :class:`Job`; the clients make messages.
+JobFactory: TypeAlias = Callable[[int, bytes, bool, int], Any]
+
+#: A request as the clients pass it around: the command, its arguments, the
+#: :attr:`~ClientProtocol.generation` of the connection that must still be the one
+#: (for a command on a reserved job) or None, and the tube a command acting on the used
+#: tube must run in, or None for the user's used tube.
+Request: TypeAlias = tuple[Command, Sequence[object], "int | None", "str | None"]
 
 #: One reply, framed but not interpreted: status, arguments, and body (None when the
 #: reply has none). A plain tuple: one is made per reply on the hot path.
@@ -99,6 +124,10 @@ class ReplyParser:
         """True when part of a reply has been received."""
         return bool(self._buf) or self._head is not None
 
+    def peek(self, size: int = 80) -> bytes:
+        """The first bytes received and not yet parsed (for error messages)."""
+        return bytes(self._buf[:size])
+
     def next_reply(self) -> Reply | None:
         """Return the next whole reply, or None until more bytes are fed."""
         buf = self._buf
@@ -134,50 +163,216 @@ class ReplyParser:
         return reply[0], reply[1], body
 
 
+def check_request(command: Command, args: Sequence[object], tube: str | None = None) -> None:
+    """Validate a request as :meth:`ClientProtocol.send` would, recording nothing."""
+    command.encode(args)
+    if tube is not None:
+        check_tube(tube)
+
+
+def _job(job_id: int, body: bytes, reserved: bool, generation: int) -> Job:
+    return Job(job_id, body)
+
+
+class _Internal:
+    """The tag of a request the protocol sends on its own (a lazy ``use``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INTERNAL"
+
+
+_INTERNAL: Final = _Internal()
+_USE: Final = COMMANDS["use"]
+_WATCH: Final = COMMANDS["watch"]
+_IGNORE: Final = COMMANDS["ignore"]
+
+
 class ClientProtocol:
     """One client connection's protocol state: requests in flight, replies, session.
 
+    :param parse_yaml: how YAML replies come back (see :data:`YamlOption`).
+    :param use: the tube to use (the server's ``default`` unless told).
+    :param watch: the tubes to watch.
+    :param timeout: how long a reply may take, in seconds (None: as long as it
+        takes); a blocking reserve gets its own wait on top. See :meth:`allowance`.
+    :param make_job: makes the result of a job reply (see :data:`JobFactory`).
+
     The session (the used tube and the watched tubes) is tracked from the replies, so
-    it survives :meth:`reset` and :meth:`restore_requests` can rebuild it on a new
-    connection. ``parse_yaml`` chooses how YAML replies come back (see
-    :data:`YamlOption`).
+    it survives :meth:`reset` and :meth:`connected` can rebuild it on a new connection.
     """
+
+    __slots__ = (
+        "_eof",
+        "_intent",
+        "_parser",
+        "_pending",
+        "_server",
+        "generation",
+        "make_job",
+        "parse_yaml",
+        "tag",
+        "timeout",
+        "using",
+        "watching",
+    )
 
     def __init__(
         self,
         parse_yaml: YamlOption = True,
         use: str = SERVER_DEFAULT_TUBE,
         watch: Iterable[str] = (SERVER_DEFAULT_TUBE,),
+        *,
+        timeout: float | None = None,
+        make_job: JobFactory = _job,
     ) -> None:
         if not (isinstance(parse_yaml, bool) or callable(parse_yaml)):
             raise TypeError("parse_yaml must be True, False or a callable")
         self.parse_yaml: YamlOption = parse_yaml
-        #: The tube this connection uses (as far as replies have told).
+        #: The tube this connection uses, as the user sees it: what ``use`` replies
+        #: said. ``put``, ``kick`` and ``peek-*`` act on it.
         self.using: str = use
         #: The tubes this connection watches, in the order they were watched.
         self.watching: list[str] = list(dict.fromkeys(watch))
         if not self.watching:
             raise ValueError("at least one tube must be watched")
+        self.timeout = timeout
+        self.make_job = make_job
+        #: How many connections this session has had (see :meth:`connected`). A job
+        #: reserved under one generation is lost to every later one.
+        self.generation = 0
+        #: The ``tag`` given with the request whose result :meth:`next_result` last
+        #: returned (or raised, whatever the exception: after UnexpectedResponse for a
+        #: reply that made no sense, :meth:`reset` does not list that request).
+        self.tag: Any = None
         self._parser = ReplyParser()
-        self._pending: deque[tuple[Command, Sequence[object]]] = deque()
+        # Each request in flight: (command, args, tag, allowance).
+        self._pending: deque[tuple[Command, Sequence[object], Any, float | None]] = deque()
         self._eof = False
+        # The tube the user's used tube will be once the requests sent are answered,
+        # and the tube the server will be using then (None: not known). A protocol
+        # starts, as after reset(), for a new connection: using the server's default.
+        self._intent = use
+        self._server: str | None = SERVER_DEFAULT_TUBE
 
     # -- sending --
 
-    def send(self, command: Command, args: Sequence[object]) -> bytes:
-        """Validate and encode one request, and expect its reply."""
-        data = command.encode(args)
-        self._pending.append((command, args))
+    def send(
+        self,
+        command: Command,
+        args: Sequence[object],
+        generation: int | None = None,
+        tube: str | None = None,
+        tag: Any = None,
+        data: bytes | None = None,
+    ) -> bytes:
+        """Validate and encode one request, expect its reply, and return the bytes to send.
+
+        A command that acts on the used tube (``put``, ``kick``, ``peek-ready`` ...)
+        runs in ``tube`` when given (a put into a named tube), else in the user's used
+        tube; when the server is using another tube on this connection, a ``use`` is
+        put in front of it, and its reply is dealt with here. So the used tube switches
+        only when a command needs another one, and never back for nothing.
+
+        ``generation``: for a command on a reserved job, the :attr:`generation` it was
+        reserved under; ReservationLost (nothing sent) when this is no longer that
+        connection. ``tag``: anything, given back as :attr:`tag` with the result.
+        ``data``: the request already encoded by ``command.encode(args)``.
+
+        Raises InvalidArgument (or TypeError for a wrong number of arguments) before
+        anything is recorded.
+        """
+        if data is None:
+            if len(args) != len(command.params):
+                command.encode(args)  # raises the TypeError
+            data = command.pack(*args)
+        if generation is not None and generation != self.generation:
+            raise ReservationLost(
+                f"cannot {command.wire} job {args[0]}: the connection that reserved it was "
+                "lost, and the server released the job"
+            )
+        timeout = self.timeout
+        allowance = timeout
+        if command.blocking and timeout is not None:
+            # The reply comes when a job does: as long as the reserve asked, plus the
+            # margin for the reply itself.
+            allowance = args[0] + timeout if args else None  # type: ignore[operator]
+        if command.used:
+            wanted = self._intent if tube is None else tube
+            if wanted != self._server:
+                use = _USE.pack(wanted)
+                self._pending.append((_USE, (wanted,), _INTERNAL, timeout))
+                self._server = wanted
+                data = use + data
+        elif command.session == "use":
+            name = args[0]
+            if not isinstance(name, str):  # bytes, checked as ASCII by the encoder
+                name = bytes(name).decode("ascii")  # type: ignore[call-overload]
+            self._intent = self._server = name
+        self._pending.append((command, args, tag, allowance))
         return data
 
-    def expect(self, command: Command, args: Sequence[object]) -> None:
-        """Expect the reply to a request encoded separately with ``command.encode``."""
-        self._pending.append((command, args))
+    def send_many(
+        self,
+        requests: Sequence[Request],
+        payloads: Sequence[bytes] | None = None,
+        tags: Sequence[Any] | None = None,
+    ) -> bytes:
+        """:meth:`send` for several requests, to be written at once.
+
+        Every request is validated before any is recorded: on an error nothing is.
+        ``payloads`` are the requests already encoded; ``tags`` one per request.
+        """
+        if payloads is None:
+            payloads = [command.encode(args) for command, args, _, _ in requests]
+        pending = self._pending
+        before = len(pending), self._intent, self._server
+        send = self.send
+        try:
+            if tags is None:
+                return b"".join(
+                    [
+                        send(command, args, generation, tube, None, data)
+                        for (command, args, generation, tube), data in zip(
+                            requests, payloads, strict=True
+                        )
+                    ]
+                )
+            return b"".join(
+                [
+                    send(command, args, generation, tube, tag, data)
+                    for (command, args, generation, tube), data, tag in zip(
+                        requests, payloads, tags, strict=True
+                    )
+                ]
+            )
+        except BaseException:
+            while len(pending) > before[0]:
+                pending.pop()
+            self._intent, self._server = before[1], before[2]
+            raise
 
     @property
     def in_flight(self) -> int:
-        """Requests sent whose replies have not been returned yet."""
+        """Requests sent whose replies have not been read yet (those the protocol sent
+        on its own included)."""
         return len(self._pending)
+
+    def allowance(self) -> float | None:
+        """How long the reply now awaited may take, in seconds; None: as long as it
+        takes (a reserve without a timeout)."""
+        pending = self._pending
+        return pending[0][3] if pending else self.timeout
+
+    def tags(self) -> list[Any]:
+        """The tags of the requests in flight, in order (the protocol's own left out)."""
+        return [tag for _, _, tag, _ in self._pending if tag is not _INTERNAL]
+
+    def blocking_in_flight(self) -> bool:
+        """Whether a reserve is among the requests in flight: the server may hand it a
+        job at any time."""
+        return any(command.blocking for command, _, _, _ in self._pending)
 
     # -- receiving --
 
@@ -189,34 +384,52 @@ class ClientProtocol:
             self._eof = True
 
     def next_result(self) -> Any:
-        """Return the next command's result, or :data:`NEED_DATA`.
+        """Return the next request's result, or :data:`NEED_DATA`.
 
         Raises the :class:`~beanstalkm.CommandFailed` subclass for an error status
         (the connection stays in step), :class:`~beanstalkm.UnexpectedResponse` for a
         reply that makes no sense and :class:`~beanstalkm.SocketError` when the server
         closed the connection: after those two, :meth:`reset` before reuse.
         """
-        if not self._pending:
-            if self._parser.buffered:
-                raise UnexpectedResponse("", "reply to no request", (self._peek_garbage(),))
-            if self._eof:
-                raise SocketError("connection closed by the server")
-            return NEED_DATA
-        try:
-            reply = self._parser.next_reply()
-        except ProtocolError as exc:
-            name = self._pending[0][0].name
-            raise UnexpectedResponse(name, exc.reason, (exc.data.decode("latin-1"),)) from None
-        if reply is None:
-            if self._eof:
-                where = "in the middle of a reply" if self._parser.in_reply else "before replying"
-                raise SocketError(f"connection closed by the server {where}")
-            return NEED_DATA
-        command, args = self._pending.popleft()
-        return self._interpret(command, args, reply)
+        pending = self._pending
+        parser = self._parser
+        while pending:
+            try:
+                reply = parser.next_reply()
+            except ProtocolError as exc:
+                name = pending[0][0].name
+                raise UnexpectedResponse(name, exc.reason, (exc.data.decode("latin-1"),)) from None
+            if reply is None:
+                if self._eof:
+                    where = "in the middle of a reply" if parser.in_reply else "before replying"
+                    raise SocketError(f"connection closed by the server {where}")
+                return NEED_DATA
+            command, args, tag, _ = pending.popleft()
+            if tag is _INTERNAL:
+                self._internal_reply(command, args, reply)
+                continue
+            self.tag = tag
+            return self._interpret(command, args, reply)
+        if parser.buffered:
+            raise UnexpectedResponse("", "reply to no request", (self._peek_garbage(),))
+        if self._eof:
+            raise SocketError("connection closed by the server")
+        return NEED_DATA
 
     def _peek_garbage(self) -> str:
-        return bytes(self._parser._buf[:80]).decode("latin-1")
+        return self._parser.peek().decode("latin-1")
+
+    def _internal_reply(self, command: Command, args: Sequence[object], reply: Reply) -> None:
+        status, values, _ = reply
+        if status == b"USING" and len(values) == 1:
+            return
+        # The command that needed this tube has gone out behind it, into another tube.
+        self._server = None
+        raise UnexpectedResponse(
+            command.name,
+            f"switching to tube {args[0]} failed: {status.decode('latin-1')}",
+            tuple(v.decode("latin-1") for v in values),
+        )
 
     def _interpret(self, command: Command, args: Sequence[object], reply: Reply) -> Any:
         status, values, body = reply
@@ -232,7 +445,7 @@ class ClientProtocol:
                     return None
             elif kind == "job":
                 if body is not None:
-                    return Job(int(values[0]), body)
+                    return self.make_job(int(values[0]), body, command.reserves, self.generation)
             elif kind == "yaml":
                 if body is not None:
                     return self._yaml(command, body)
@@ -243,6 +456,10 @@ class ClientProtocol:
                 return name
             raise self._unexpected(command, reply)
         if status in command.errors:
+            if command.session == "use":
+                # The server's used tube is not known any more; the user's stays.
+                self._server = None
+                self._intent = self.using
             error = ERROR_CLASSES[status.decode()]
             raise error(command.name, error.status, tuple(v.decode("latin-1") for v in values))
         raise self._unexpected(command, reply)
@@ -277,33 +494,32 @@ class ClientProtocol:
 
     # -- connection lifecycle --
 
-    def reset(self) -> None:
-        """Forget everything in flight, for a new connection; the session is kept."""
+    def reset(self) -> list[Any]:
+        """Forget the connection, for a new one: everything in flight and received.
+        The session is kept. Returns the tags of the requests that will get no reply."""
+        tags = self.tags()
         self._parser = ReplyParser()
         self._pending.clear()
         self._eof = False
+        self._intent = self.using
+        self._server = SERVER_DEFAULT_TUBE
+        return tags
 
-    def in_tube(
-        self, tube: str, requests: list[tuple[Command, Sequence[object]]]
-    ) -> tuple[list[tuple[Command, Sequence[object]]], slice]:
-        """Wrap requests to run in ``tube`` and then give back the used tube.
-
-        Returns the requests to send and the slice of their results that belongs to
-        the given ``requests``; nothing is added when ``tube`` is already in use.
-        """
-        if tube == self.using:
-            return requests, slice(None)
-        use = COMMANDS["use"]
-        return [(use, (tube,)), *requests, (use, (self.using,))], slice(1, -1)
+    def connected(self) -> list[Request]:
+        """A new connection is open: count it (:attr:`generation`) and return the
+        requests that give it this session's tubes, to be sent before anything else."""
+        self.reset()
+        self.generation += 1
+        return [(command, args, None, None) for command, args in self.restore_requests()]
 
     def restore_requests(self) -> list[tuple[Command, tuple[object, ...]]]:
         """The requests that give a fresh connection this session's tubes."""
         requests: list[tuple[Command, tuple[object, ...]]] = []
         if self.using != SERVER_DEFAULT_TUBE:
-            requests.append((COMMANDS["use"], (self.using,)))
+            requests.append((_USE, (self.using,)))
         for tube in self.watching:
             if tube != SERVER_DEFAULT_TUBE:
-                requests.append((COMMANDS["watch"], (tube,)))
+                requests.append((_WATCH, (tube,)))
         if SERVER_DEFAULT_TUBE not in self.watching:
-            requests.append((COMMANDS["ignore"], (SERVER_DEFAULT_TUBE,)))
+            requests.append((_IGNORE, (SERVER_DEFAULT_TUBE,)))
         return requests

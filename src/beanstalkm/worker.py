@@ -25,8 +25,9 @@ from typing import Any, Final, TypeVar
 
 from .client import Client
 from .commands import Command
+from .connection import Message
 from .errors import BeanstalkmException
-from .message import Message
+from .protocol import Request
 from .worker_core import (
     Abandoned,
     Backoff,
@@ -106,17 +107,21 @@ class _SharedClient(Client):
         self.lock = threading.RLock()
         super().__init__(*args, **kwargs)
 
-    def _execute(self, command: Command, args: Sequence[object], holder: int | None = None) -> Any:
-        with self.lock:
-            return super()._execute(command, args, holder)
-
-    def _execute_many(
+    def execute(
         self,
-        requests: Sequence[tuple[Command, Sequence[object]]],
-        payloads: Sequence[bytes] | None = None,
+        command: Command,
+        args: Sequence[object],
+        generation: int | None = None,
+        tube: str | None = None,
+    ) -> Any:
+        with self.lock:
+            return super().execute(command, args, generation, tube)
+
+    def execute_many(
+        self, requests: Sequence[Request], payloads: Sequence[bytes] | None = None
     ) -> list[Any]:
         with self.lock:
-            return super()._execute_many(requests, payloads)
+            return super().execute_many(requests, payloads)
 
     def connect(self) -> None:
         with self.lock:

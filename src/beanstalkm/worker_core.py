@@ -488,7 +488,7 @@ def holds(message: BaseMessage) -> bool:
     A command reconnects on its own when it finds the connection dead, so a command
     that succeeded does not prove the reservation survived: the connection count does.
     """
-    return message.reserved and message._epoch == message._conn._epoch
+    return message.reserved and message.generation == message.connection.generation
 
 
 def handle_job(

@@ -425,10 +425,10 @@ def test_pipeline_results_come_only_when_whole() -> None:
     assert proto.next_result() == 1
 
 
-def test_expect_matches_a_separately_encoded_request() -> None:
+def test_send_takes_a_separately_encoded_request() -> None:
     proto = fresh()
     data = COMMANDS["put"].encode((b"x", 0, 0, 1))
-    proto.expect(COMMANDS["put"], (b"x", 0, 0, 1))
+    assert proto.send(COMMANDS["put"], (b"x", 0, 0, 1), data=data) == data
     assert data == b"put 0 0 1 1\r\nx\r\n"
     proto.receive_data(b"INSERTED 3\r\n")
     assert proto.next_result() == 3

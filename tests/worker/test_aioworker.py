@@ -23,7 +23,7 @@ import pytest
 
 import beanstalkm
 from beanstalkm import Client, aio
-from beanstalkm.aioworker import Worker
+from beanstalkm.aio import Worker
 from beanstalkm.testing import BeanstalkdProcess
 from beanstalkm.worker import Bury, Retry, WorkerCounters
 

@@ -37,7 +37,7 @@ def make_worker(**kwargs: Any) -> WorkerBase[Any]:
 def job(uid: int = 7) -> Any:
     """A reserved message, as far as the flow looks at one."""
     return SimpleNamespace(
-        uid=uid, reserved=True, deleted=False, _epoch=1, _conn=SimpleNamespace(_epoch=1)
+        uid=uid, reserved=True, deleted=False, generation=1, connection=SimpleNamespace(generation=1)
     )
 
 
@@ -120,7 +120,7 @@ def test_a_job_the_handler_settled_is_left_alone() -> None:
 def test_a_reservation_lost_before_the_handler_is_not_handled() -> None:
     worker = make_worker()
     message = job()
-    message._conn._epoch = 2  # the connection was replaced since the reserve
+    message.connection.generation = 2  # the connection was replaced since the reserve
     assert start(worker, message).answer(stats()).done
     drive = start(worker, job())
     assert drive.answer(error=SocketError("gone")).done

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any, Literal
 
-from ..message import Message
+from ..connection import Message
 
 __all__ = [
     "Output",
@@ -44,8 +44,10 @@ class RawMessage(Message):
     raw: bytes
 
     @classmethod
-    def from_job(cls, connection: Any, uid: int, raw: bytes, reserved: bool) -> Any:
-        message = super().from_job(connection, uid, raw, reserved)
+    def from_job(
+        cls, connection: Any, uid: int, raw: bytes, reserved: bool, generation: int | None = None
+    ) -> Any:
+        message = super().from_job(connection, uid, raw, reserved, generation)
         message.raw = bytes(raw)
         return message
 

@@ -71,8 +71,8 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
     # Here, not at the top: the other subcommands have no use for asyncio.
     import asyncio
 
-    from ..aioworker import Worker as AsyncWorker
-    from ..aioworker import is_async_handler
+    from ..aio.worker import Worker as AsyncWorker
+    from ..aio.worker import is_async_handler
 
     target = load_target(args.target, args.app_dir)
     handlers = _handlers(target, args.target, args.tube)

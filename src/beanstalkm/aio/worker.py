@@ -31,9 +31,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
-from .aio import Client, Message
-from .errors import BeanstalkmException
-from .worker_core import (
+from ..errors import BeanstalkmException
+from ..worker_core import (
     Abandoned,
     Backoff,
     Bury,
@@ -50,6 +49,8 @@ from .worker_core import (
     release_unfinished,
     touch_job,
 )
+from .client import Client
+from .connection import Message
 
 __all__ = [
     "AsyncHandler",
