@@ -56,7 +56,7 @@ class Client(BaseClient[Message], Connection):
         TypeError for a body JSON cannot encode, before sending anything.
         """
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        self.drive(operations.send(message, tube))
+        operations.sent(message, tube, self.execute(*operations.put_request(message, tube)))
         return message
 
     def put_many(

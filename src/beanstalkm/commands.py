@@ -166,6 +166,7 @@ class Command:
         "params",
         "reserves",
         "session",
+        "special",
         "used",
         "wire",
         "yaml",
@@ -194,6 +195,9 @@ class Command:
         self.blocking: bool = bool(spec.get("blocking", False))
         #: A success reply means this connection now holds the job.
         self.reserves: bool = b"RESERVED" in self.ok
+        #: The session must look at this command when it is sent (it acts on or
+        #: changes the used tube, or waits): the others go straight through.
+        self.special: bool = self.used or self.session == "use" or self.blocking
         self.doc: str = spec.get("doc", "")
         self._validate_spec()
 

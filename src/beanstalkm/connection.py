@@ -15,7 +15,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -24,9 +24,14 @@ from .base import IDLE_CHECK_AFTER, BaseConnection
 from .command_methods import QueueCommands
 from .commands import Command, check_tube
 from .constants import DEFAULT_TUBE
-from .errors import BeanstalkmException, CommandFailed, SocketError
+from .errors import (
+    BeanstalkmException,
+    CommandFailed,
+    InvalidArgument,
+    ReservationLost,
+    SocketError,
+)
 from .message import BaseMessage
-from .operations import Operation, Step
 from .pipeline import BasePipeline
 from .protocol import NEED_DATA, Request, check_request
 from .sockets import peer_closed
@@ -43,6 +48,9 @@ _RECV_SIZE: Final = 65536
 # big batch cannot deadlock against the server's buffers.
 _PLAIN_SEND_LIMIT: Final = 65536
 _monotonic = time.monotonic
+# Errors a call raises with the connection still in step: an error status, or bad
+# arguments refused before anything was recorded.
+_CALLERS_ERRORS: Final = (CommandFailed, InvalidArgument, ReservationLost, TypeError)
 
 # Kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) keep the socket in blocking mode: a
 # socket with a Python-level timeout polls before every send and recv, which costs a
@@ -66,7 +74,8 @@ class Message(BaseMessage):
 
     def send(self, tube: str = DEFAULT_TUBE) -> int:
         """Put this message into ``tube`` (the used tube is left as it was); return its id."""
-        return self.connection.drive(operations.send(self, tube))
+        uid = self.connection.execute(*operations.put_request(self, tube))
+        return operations.sent(self, tube, uid)
 
     def delete(self) -> None:
         """Delete the job."""
@@ -270,25 +279,26 @@ class Connection(BaseConnection):
         ``tube``: the tube a command acting on the used tube runs in, instead of the
         used one (see :meth:`~beanstalkm.protocol.ClientProtocol.send`).
         """
-        proto = self._proto
         sock = self._sock
         now = _monotonic()
-        if sock is None or now - self._last_used >= IDLE_CHECK_AFTER or proto.in_flight:
+        if sock is None or now - self._last_used >= IDLE_CHECK_AFTER:
             sock = self._usable_socket(lambda: check_request(command, args, tube))
         self._last_used = now
-        data = proto.send(command, args, generation, tube)
+        if command.blocking:
+            return self._wait_for(sock, command, args)
+        proto = self._proto
         try:
-            if command.blocking:
-                self._set_recv_timeout(sock, proto.allowance())
+            # Inside the try: an interrupt between recording the request and reading
+            # its reply must not leave the reply to be taken for the next call's.
+            data = proto.send(command, args, generation, tube)
             sock.sendall(data)
             # Nothing is buffered between commands, so read before parsing.
             proto.receive_data(sock.recv(_RECV_SIZE))
             result = proto.next_result()
-            while result is NEED_DATA:
-                proto.receive_data(sock.recv(_RECV_SIZE))
-                result = proto.next_result()
-        except CommandFailed:
-            raise  # the connection is in step
+            if result is NEED_DATA:
+                result = self._rest_of_reply(sock, now)
+        except _CALLERS_ERRORS:
+            raise  # an error status, or bad arguments: nothing out of step
         except OSError as exc:
             self._drop()
             raise self._socket_error(command, exc) from exc
@@ -297,10 +307,53 @@ class Connection(BaseConnection):
             # (KeyboardInterrupt...): the connection is out of step, or may be.
             self._drop()
             raise
+        return result
+
+    def _wait_for(self, sock: socket.socket, command: Command, args: Sequence[object]) -> Any:
+        """A reserve: its reply may take as long as it asked for, plus the timeout."""
+        proto = self._proto
+        since = _monotonic()
+        try:
+            data = proto.send(command, args)
+            self._set_recv_timeout(sock, proto.allowance())
+            sock.sendall(data)
+            proto.receive_data(sock.recv(_RECV_SIZE))
+            result = proto.next_result()
+            if result is NEED_DATA:
+                result = self._rest_of_reply(sock, since)
+        except _CALLERS_ERRORS:
+            raise
+        except OSError as exc:
+            self._drop()
+            raise self._socket_error(command, exc) from exc
+        except BaseException:
+            self._drop()
+            raise
         finally:
-            if command.blocking and self._sock is sock:
+            if self._sock is sock:
                 self._set_recv_timeout(sock, self.timeout)
         return result
+
+    def _rest_of_reply(self, sock: socket.socket, since: float) -> Any:
+        """Read the rest of a reply that did not come whole, within what remains of its
+        allowance (counted from ``since``): a server dripping its reply cannot stretch
+        the timeout."""
+        proto = self._proto
+        try:
+            while True:
+                allowance = proto.allowance()
+                if allowance is not None:
+                    remaining = since + allowance - _monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("the reply took too long")
+                    self._set_recv_timeout(sock, remaining)
+                proto.receive_data(sock.recv(_RECV_SIZE))
+                result = proto.next_result()
+                if result is not NEED_DATA:
+                    return result
+        finally:
+            if self._sock is sock:
+                self._set_recv_timeout(sock, self.timeout)
 
     def execute_many(
         self, requests: Sequence[Request], payloads: Sequence[bytes] | None = None
@@ -331,25 +384,34 @@ class Connection(BaseConnection):
         payloads: Sequence[bytes] | None = None,
     ) -> list[Any]:
         proto = self._proto
-        data = proto.send_many(requests, payloads)
         results: list[Any] = []
         try:
+            data = proto.send_many(requests, payloads)
             if len(data) <= _PLAIN_SEND_LIMIT:
                 sock.sendall(data)
             else:
                 self._send_while_reading(sock, data)
+            since = _monotonic()
             while len(results) < len(requests):
                 try:
                     result = proto.next_result()
                 except CommandFailed as exc:
-                    results.append(exc)
-                    continue
+                    result = exc
                 if result is NEED_DATA:
-                    # Each reply gets its own allowance: a reserve's wait, or the timeout.
-                    self._set_recv_timeout(sock, proto.allowance())
+                    # Each reply gets its own allowance (a reserve's wait, or the
+                    # timeout), counted from the reply before it.
+                    allowance = proto.allowance()
+                    if allowance is not None:
+                        allowance += since - _monotonic()
+                        if allowance <= 0:
+                            raise TimeoutError("the reply took too long")
+                    self._set_recv_timeout(sock, allowance)
                     proto.receive_data(sock.recv(_RECV_SIZE))
                 else:
                     results.append(result)
+                    since = _monotonic()
+        except _CALLERS_ERRORS:
+            raise  # refused before anything was recorded
         except OSError as exc:
             self._drop()
             raise self._socket_error(requests[len(results)][0], exc) from exc
@@ -407,20 +469,34 @@ class Connection(BaseConnection):
 
     # -- high-level operations --
 
-    def drive(self, operation: Operation[_T]) -> _T:
-        """Run a high-level operation (see :mod:`beanstalkm.operations`) to its end."""
+    def drive(
+        self, operation: Generator[Any, Any, _T], other: Callable[[Any], Any] | None = None
+    ) -> _T:
+        """Run a high-level operation (see :mod:`beanstalkm.operations`) to its end.
+
+        ``other`` runs the steps that are not requests (a worker's job flow yields one
+        to run the handler) and returns what to send back.
+        """
         try:
-            step: Step = next(operation)
+            step: Any = next(operation)
             while True:
-                try:
-                    if isinstance(step, tuple):
+                if isinstance(step, tuple):
+                    try:
                         result = self.execute(*step)
-                    else:
+                    except BeanstalkmException as exc:
+                        step = operation.throw(exc)
+                        continue
+                elif isinstance(step, list):
+                    try:
                         result = self.execute_many(step)
-                except BeanstalkmException as exc:
-                    step = operation.throw(exc)
+                    except BeanstalkmException as exc:
+                        step = operation.throw(exc)
+                        continue
+                elif other is None:
+                    raise TypeError(f"not a request: {step!r}")
                 else:
-                    step = operation.send(result)
+                    result = other(step)
+                step = operation.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 

@@ -19,8 +19,7 @@ from .errors import InvalidMessage
 __all__ = ["BaseMessage"]
 
 
-def _now_ms() -> dict[str, int]:
-    return {"$data": int(time.time() * 1000)}
+_time = time.time
 
 
 class BaseMessage:
@@ -89,7 +88,8 @@ class BaseMessage:
         self._is_envelope = True
         self._raw: bytes | None = None
         self._body = body
-        self._created: dict[str, int] = _now_ms()
+        # Milliseconds since the epoch (see the ``created`` property).
+        self._created = int(_time() * 1000)
         base: dict[str, Any] = connection.sender
         # Shared with the connection until someone reads it (see the property), so
         # that the sender's JSON, kept by the connection's Sender, is made once.
@@ -136,11 +136,12 @@ class BaseMessage:
         self._subscribe = self._channel = self._token = None
         self._sender = {}
         self._errors = []
-        self._created = {"$data": 0}
+        self._created = 0
         self._valid = self._validation_error = None
         if env is None:
             return
-        self._created = envelope.created_ms(env.get("created")) or self._created
+        created = envelope.created_ms(env.get("created"))
+        self._created = created["$data"] if created else 0
         sender = env.get("sender")
         self._sender = sender if isinstance(sender, dict) else {}
         subscribe, channel, token = env.get("subscribe"), env.get("channel"), env.get("token")
@@ -181,13 +182,13 @@ class BaseMessage:
     @property
     def created(self) -> dict[str, int]:
         """When the message was made, as ``{"$data": <milliseconds since the epoch>}``."""
-        created: dict[str, int] = self._get("_created")
-        return created
+        return {"$data": self._get("_created")}
 
     @property
     def timestamp(self) -> float:
         """:attr:`created` in seconds since the epoch."""
-        return self.created["$data"] / 1000
+        ms: int = self._get("_created")
+        return ms / 1000
 
     @property
     def utc(self) -> datetime:
@@ -277,7 +278,7 @@ class BaseMessage:
             self._decode()
         data, self._token = envelope.encode_envelope(
             self._body,
-            self._created["$data"],
+            self._created,
             self._sender,
             self._subscribe,
             self._channel,

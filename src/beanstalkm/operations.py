@@ -43,11 +43,12 @@ __all__ = [
     "deleted",
     "kick",
     "put_many",
+    "put_request",
     "release",
     "reserve",
     "reserve_request",
     "reserve_seconds",
-    "send",
+    "sent",
     "stats",
     "touch",
 ]
@@ -84,10 +85,16 @@ def _put(message: BaseMessage, tube: str) -> Request:
     return (_PUT, (message.encode(), message.priority, message.delay, message.ttr), None, tube)
 
 
-def send(message: BaseMessage, tube: str) -> Operation[int]:
-    """Put ``message`` into ``tube`` (the connection's used tube is the user's still)."""
+def put_request(message: BaseMessage, tube: str) -> Request:
+    """The request that puts ``message`` into ``tube`` (the connection's used tube is
+    the user's still); give its result to :func:`sent`. A put is one request, so the
+    clients run it directly rather than as an operation: it is the hot path."""
     check_tube(tube)
-    uid: int = yield _put(message, tube)
+    return _put(message, tube)
+
+
+def sent(message: BaseMessage, tube: str, uid: int) -> int:
+    """Record that ``message`` was put into ``tube`` as job ``uid``; return ``uid``."""
     message.uid = uid
     message.tube = tube
     return uid
@@ -217,4 +224,3 @@ def current_priority(message: BaseMessage) -> Operation[int]:
         if result is None:
             raise NotFound("stats_job", "NOT_FOUND", (str(message.uid),))
     return message.priority if message.priority is not None else DEFAULT_PRIORITY
-

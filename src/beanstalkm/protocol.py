@@ -103,64 +103,85 @@ class ReplyParser:
     fails at once instead of waiting for bytes that never come.
     """
 
-    __slots__ = ("_buf", "_head", "max_body")
+    __slots__ = ("_buf", "_head", "_pos", "max_body")
 
     def __init__(self, max_body: int = MAX_JOB_SIZE_LIMIT) -> None:
-        self._buf = bytearray()
+        # The bytes received and not yet parsed are _buf[_pos:]. Replies usually come
+        # whole, one read each: then _buf is the bytes read, parsed where they are.
+        # Only a reply split over reads is gathered in a bytearray.
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
         # A parsed reply line whose body has not fully arrived yet, and the body's size.
         self._head: tuple[Reply, int] | None = None
         self.max_body = max_body
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        self._buf += data
+        buf = self._buf
+        if self._pos >= len(buf):
+            self._buf = data if type(data) is bytes else bytes(data)
+            self._pos = 0
+        elif type(buf) is bytearray:
+            buf += data
+        else:
+            self._buf = bytearray(memoryview(buf)[self._pos :])
+            self._buf += data
+            self._pos = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned as part of a reply."""
-        return len(self._buf)
+        return len(self._buf) - self._pos
 
     @property
     def in_reply(self) -> bool:
         """True when part of a reply has been received."""
-        return bool(self._buf) or self._head is not None
+        return self._pos < len(self._buf) or self._head is not None
 
     def peek(self, size: int = 80) -> bytes:
         """The first bytes received and not yet parsed (for error messages)."""
-        return bytes(self._buf[:size])
+        return bytes(self._buf[self._pos : self._pos + size])
 
     def next_reply(self) -> Reply | None:
         """Return the next whole reply, or None until more bytes are fed."""
-        buf = self._buf
         head = self._head
-        if head is None:
-            end = buf.find(b"\r\n")
-            if end < 0:
-                if len(buf) > MAX_REPLY_LINE:
-                    raise ProtocolError("reply line too long", bytes(buf[:MAX_REPLY_LINE]))
-                return None
-            words = bytes(buf[:end]).split(b" ")
-            del buf[: end + 2]
-            status = words[0]
-            nargs = _BODY_REPLIES.get(status)
-            if nargs is None:
-                return status, tuple(words[1:]), None
-            if len(words) != nargs + 1 or not all(map(bytes.isdigit, words[1:])):
-                raise ProtocolError(f"malformed {status.decode()} line", b" ".join(words))
-            size = int(words[-1])
-            if size > self.max_body:
-                raise ProtocolError(f"body length {size} exceeds {self.max_body}", b" ".join(words))
-            reply: Reply = (status, tuple(words[1:-1]), None)
-        else:
-            reply, size = head
-        if len(buf) < size + 2:
+        if head is not None:
+            return self._body(*head)
+        buf = self._buf
+        pos = self._pos
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            if len(buf) - pos > MAX_REPLY_LINE:
+                raise ProtocolError("reply line too long", self.peek(MAX_REPLY_LINE))
+            return None
+        return self.after_line(bytes(buf[pos:end]).split(b" "), end)
+
+    def after_line(self, words: list[bytes], end: int) -> Reply | None:
+        """The reply whose line, split into ``words``, ends at ``end`` in the buffer:
+        the line is consumed, and the body, when the reply has one, read if it is in."""
+        self._pos = end + 2
+        status = words[0]
+        nargs = _BODY_REPLIES.get(status)
+        if nargs is None:
+            return status, tuple(words[1:]), None
+        if len(words) != nargs + 1 or not all(map(bytes.isdigit, words[1:])):
+            raise ProtocolError(f"malformed {status.decode()} line", b" ".join(words))
+        size = int(words[-1])
+        if size > self.max_body:
+            raise ProtocolError(f"body length {size} exceeds {self.max_body}", b" ".join(words))
+        return self._body((status, tuple(words[1:-1]), None), size)
+
+    def _body(self, reply: Reply, size: int) -> Reply | None:
+        buf = self._buf
+        pos = self._pos
+        end = pos + size
+        if len(buf) < end + 2:
             self._head = (reply, size)
             return None
         self._head = None
-        if buf[size : size + 2] != b"\r\n":
-            raise ProtocolError("body not followed by CRLF", bytes(buf[: size + 2][-40:]))
-        body = bytes(buf[:size])
-        del buf[: size + 2]
-        return reply[0], reply[1], body
+        if buf[end : end + 2] != b"\r\n":
+            raise ProtocolError("body not followed by CRLF", bytes(buf[pos : end + 2][-40:]))
+        self._pos = end + 2
+        return reply[0], reply[1], bytes(buf[pos:end])
 
 
 def check_request(command: Command, args: Sequence[object], tube: str | None = None) -> None:
@@ -284,32 +305,34 @@ class ClientProtocol:
         anything is recorded.
         """
         if data is None:
-            if len(args) != len(command.params):
-                command.encode(args)  # raises the TypeError
-            data = command.pack(*args)
+            try:
+                data = command.pack(*args)
+            except TypeError:
+                command.encode(args)  # a wrong number of arguments: says so clearly
+                raise
         if generation is not None and generation != self.generation:
             raise ReservationLost(
                 f"cannot {command.wire} job {args[0]}: the connection that reserved it was "
                 "lost, and the server released the job"
             )
-        timeout = self.timeout
-        allowance = timeout
-        if command.blocking and timeout is not None:
-            # The reply comes when a job does: as long as the reserve asked, plus the
-            # margin for the reply itself.
-            allowance = args[0] + timeout if args else None  # type: ignore[operator]
-        if command.used:
-            wanted = self._intent if tube is None else tube
-            if wanted != self._server:
-                use = _USE.pack(wanted)
-                self._pending.append((_USE, (wanted,), _INTERNAL, timeout))
-                self._server = wanted
-                data = use + data
-        elif command.session == "use":
-            name = args[0]
-            if not isinstance(name, str):  # bytes, checked as ASCII by the encoder
-                name = bytes(name).decode("ascii")  # type: ignore[call-overload]
-            self._intent = self._server = name
+        allowance = self.timeout
+        if command.special:
+            if command.used:
+                wanted = self._intent if tube is None else tube
+                if wanted != self._server:
+                    use = _USE.pack(wanted)
+                    self._pending.append((_USE, (wanted,), _INTERNAL, allowance))
+                    self._server = wanted
+                    data = use + data
+            elif command.session == "use":
+                name = args[0]
+                if not isinstance(name, str):  # bytes, checked as ASCII by the encoder
+                    name = bytes(name).decode("ascii")  # type: ignore[call-overload]
+                self._intent = self._server = name
+            elif command.blocking and allowance is not None:
+                # The reply comes when a job does: as long as the reserve asked, plus
+                # the margin for the reply itself.
+                allowance = args[0] + allowance if args else None  # type: ignore[operator]
         self._pending.append((command, args, tag, allowance))
         return data
 
@@ -379,7 +402,13 @@ class ClientProtocol:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the connection; ``b""`` means the server closed it."""
         if data:
-            self._parser._buf += data  # ReplyParser.feed, inlined: once per reply
+            parser = self._parser
+            if type(data) is bytes and parser._pos >= len(parser._buf):
+                # ReplyParser.feed's common case, inlined: once per reply.
+                parser._buf = data
+                parser._pos = 0
+            else:
+                parser.feed(data)
         else:
             self._eof = True
 
@@ -395,7 +424,35 @@ class ClientProtocol:
         parser = self._parser
         while pending:
             try:
-                reply = parser.next_reply()
+                buf = parser._buf
+                if parser._head is None and type(buf) is bytes:
+                    # ReplyParser.next_reply for a line in one piece, inlined, and the
+                    # commonest results read off it: this runs once per command.
+                    end = buf.find(b"\r\n", parser._pos)
+                    if end < 0:
+                        reply = parser.next_reply()
+                    else:
+                        words = buf[parser._pos : end].split(b" ")
+                        if words[0] in _BODY_REPLIES:
+                            reply = parser.after_line(words, end)
+                        else:
+                            parser._pos = end + 2
+                            command, args, tag, _ = pending.popleft()
+                            if tag is not _INTERNAL:
+                                self.tag = tag
+                                kind = command.ok.get(words[0])
+                                if kind == "int" and command.session is None:
+                                    if len(words) == 2 and words[1].isdigit():
+                                        return int(words[1])
+                                elif kind == "none" and len(words) == 1:
+                                    return None
+                                return self._interpret(
+                                    command, args, (words[0], tuple(words[1:]), None)
+                                )
+                            self._internal_reply(command, args, (words[0], tuple(words[1:]), None))
+                            continue
+                else:
+                    reply = parser.next_reply()
             except ProtocolError as exc:
                 name = pending[0][0].name
                 raise UnexpectedResponse(name, exc.reason, (exc.data.decode("latin-1"),)) from None

@@ -39,7 +39,7 @@ class Client(BaseClient[Message], Connection):
     ) -> Message:
         """Send ``body`` in an envelope to ``tube``; see :meth:`beanstalkm.Client.put`."""
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        await self.drive(operations.send(message, tube))
+        operations.sent(message, tube, await self.execute(*operations.put_request(message, tube)))
         return message
 
     async def put_many(
@@ -62,9 +62,7 @@ class Client(BaseClient[Message], Connection):
 
     async def reserve(self, timeout: float | None = None, drop: bool = True) -> Message | None:
         """Reserve a message; see :meth:`beanstalkm.Client.reserve`."""
-        message: Message | None = await self.drive(
-            operations.reserve(timeout, drop, self.strict)
-        )
+        message: Message | None = await self.drive(operations.reserve(timeout, drop, self.strict))
         return message
 
     async def messages(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -24,7 +24,6 @@ from ..commands import Command, check_tube
 from ..constants import DEFAULT_TUBE
 from ..errors import BeanstalkmException, CommandFailed, SocketError, first_error
 from ..message import BaseMessage
-from ..operations import Operation, Step
 from ..pipeline import BasePipeline
 from ..protocol import NEED_DATA, Request, check_request
 from ..sockets import peer_closed
@@ -51,7 +50,8 @@ class Message(BaseMessage):
 
     async def send(self, tube: str = DEFAULT_TUBE) -> int:
         """Put this message into ``tube`` (the used tube is left as it was); return its id."""
-        return await self.connection.drive(operations.send(self, tube))
+        uid = await self.connection.execute(*operations.put_request(self, tube))
+        return operations.sent(self, tube, uid)
 
     async def delete(self) -> None:
         """Delete the job."""
@@ -363,22 +363,12 @@ class Connection(BaseConnection):
     ) -> Any:
         """Run one command and return its result (the queue's methods all end here);
         ``generation`` and ``tube`` as for :meth:`beanstalkm.Connection.execute`."""
-        proto = self._proto
         if self._transport is None or (
-            not proto.in_flight and self._loop.time() - self._last_activity >= IDLE_CHECK_AFTER
+            not self._proto.in_flight
+            and self._loop.time() - self._last_activity >= IDLE_CHECK_AFTER
         ):
             await self._ensure_open(lambda: check_request(command, args, tube))
-        transport = self._transport
-        if transport is None:  # lost again while this task waited to run
-            raise SocketError(f"connection to {self.host}:{self.port} lost")
-        loop = self._loop
-        future: asyncio.Future[Any] = loop.create_future()
-        idle = not proto.in_flight
-        transport.write(proto.send(command, args, generation, tube, future))
-        if idle:
-            self._waiting_since = loop.time()
-        if self._watchdog is None and self.timeout is not None:
-            self._check_timeout()
+        future = self.submit(command, args, generation, tube)
         try:
             return await future
         except asyncio.CancelledError:
@@ -387,6 +377,31 @@ class Connection(BaseConnection):
                 # and nobody will see it): closing the connection releases it.
                 self._reset(SocketError("a waiting reserve was cancelled"))
             raise
+
+    def submit(
+        self,
+        command: Command,
+        args: Sequence[object],
+        generation: int | None = None,
+        tube: str | None = None,
+    ) -> asyncio.Future[Any]:
+        """Write one request now and return the future of its result, without waiting
+        (:meth:`execute` waits for it). The connection must be open: SocketError
+        otherwise. Lets a request share a round trip with the one written after it;
+        the worker sends a job's delete this way, ahead of its next reserve."""
+        transport = self._transport
+        if transport is None:  # lost again while this task waited to run
+            raise SocketError(f"connection to {self.host}:{self.port} lost")
+        proto = self._proto
+        loop = self._loop
+        future: asyncio.Future[Any] = loop.create_future()
+        idle = not proto.in_flight
+        transport.write(proto.send(command, args, generation, tube, future))
+        if idle:
+            self._waiting_since = loop.time()
+        if self._watchdog is None and self.timeout is not None:
+            self._check_timeout()
+        return future
 
     async def execute_many(
         self, requests: Sequence[Request], payloads: Sequence[bytes] | None = None
@@ -452,19 +467,35 @@ class Connection(BaseConnection):
                 results.append(future.result())
         return results
 
-    async def drive(self, operation: Operation[_T]) -> _T:
-        """Run a high-level operation (see :mod:`beanstalkm.operations`) to its end."""
+    async def drive(
+        self,
+        operation: Generator[Any, Any, _T],
+        other: Callable[[Any], Any] | None = None,
+    ) -> _T:
+        """Run a high-level operation (see :mod:`beanstalkm.operations`) to its end.
+
+        ``other`` is called with each step that is not a request (a worker's job flow
+        yields one to run the handler); what it returns is awaited and sent back.
+        """
         try:
-            step: Step = next(operation)
+            step: Any = next(operation)
             while True:
-                try:
-                    if isinstance(step, tuple):
+                if isinstance(step, tuple):
+                    try:
                         result = await self.execute(*step)
-                    else:
+                    except BeanstalkmException as exc:
+                        step = operation.throw(exc)
+                        continue
+                elif isinstance(step, list):
+                    try:
                         result = await self.execute_many(step)
-                except BeanstalkmException as exc:
-                    step = operation.throw(exc)
+                    except BeanstalkmException as exc:
+                        step = operation.throw(exc)
+                        continue
+                elif other is None:
+                    raise TypeError(f"not a request: {step!r}")
                 else:
-                    step = operation.send(result)
+                    result = await other(step)
+                step = operation.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]

@@ -14,7 +14,8 @@
     asyncio.run(worker.run())
 
 Everything it decides, counts and logs (retries, burying, lost reservations...) comes
-from :mod:`beanstalkm.worker_core`, shared with the threaded worker. This module is
+from :mod:`beanstalkm.worker.flow` and :mod:`beanstalkm.worker.policy`, shared with the
+threaded worker. This module is
 only how it waits: a task and an :class:`beanstalkm.aio.Client` per slot, a task per
 handler (so that a shutdown can cancel the handler and not the slot), and a timer per
 job in flight that touches it when its time-to-run runs low.
@@ -29,26 +30,24 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from ..errors import BeanstalkmException
-from ..worker_core import (
+from ..errors import BeanstalkmException, SocketError
+from ..worker.base import Reconnects, WorkerBase, handlers_for, logger
+from ..worker.counters import WorkerCounters
+from ..worker.flow import (
     Abandoned,
-    Backoff,
-    Bury,
-    Call,
-    Flow,
     Handle,
-    Reconnects,
-    Retry,
-    WorkerBase,
-    WorkerCounters,
+    KeepAlive,
+    Settle,
+    give_back,
     handle_job,
-    handlers_for,
-    logger,
-    release_unfinished,
-    touch_job,
+    keep_alive,
+    next_job,
+    settle_now,
+    settled,
 )
+from ..worker.policy import Backoff, Bury, Retry
 from .client import Client
 from .connection import Message
 
@@ -65,7 +64,6 @@ __all__ = [
 
 #: A handler of the asyncio worker: an ``async def`` function of the reserved message.
 AsyncHandler = Callable[[Message], Awaitable[object]]
-_T = TypeVar("_T")
 
 # At shutdown: how long a release of an unfinished job may take, and how long the
 # slots then get to end before they are cancelled.
@@ -79,30 +77,6 @@ def is_async_handler(function: object) -> bool:
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
         type(function).__call__
     )
-
-
-async def _drive(
-    flow: Flow[_T],
-    message: Message,
-    handle: Callable[[Handle], Awaitable[object]] | None = None,
-) -> _T:
-    """Run a job's flow (see :mod:`beanstalkm.worker_core`): await each step and send
-    back what it returned, or throw in what it raised."""
-    try:
-        step = next(flow)
-        while True:
-            if isinstance(step, Call):
-                try:
-                    result = await getattr(message, step.method)(**step.kwargs)
-                except BeanstalkmException as exc:
-                    step = flow.throw(exc)
-                    continue
-            else:
-                assert handle is not None
-                result = await handle(step)
-            step = flow.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
 
 
 async def _call(handler: AsyncHandler, message: Message) -> BaseException | None:
@@ -147,6 +121,8 @@ class _Slot:
         self.abandoned = False
         self._touch_timer: asyncio.TimerHandle | None = None
         self._touch_task: asyncio.Task[None] | None = None
+        # The last settle sent ahead of the reserve now waiting.
+        self._ahead: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(
@@ -158,20 +134,27 @@ class _Slot:
     async def run(self) -> None:
         worker = self.worker
         reconnects = Reconnects(worker, self.index)
+        # The last job's settle: it goes out just ahead of the next reserve.
+        settle: Settle | None = None
         try:
-            while not worker._stopping.is_set():
+            while not worker.stopping:
+                self._send_ahead(settle)
+                settle = None
                 self.reserving = True
                 try:
-                    message = await self.client.reserve(timeout=worker.reserve_timeout, drop=False)
+                    message = await self.client.drive(
+                        next_job(worker, None, worker.reserve_timeout)
+                    )
                 except BeanstalkmException as exc:
                     await asyncio.sleep(reconnects.failed(exc))
                     continue
-                self.reserving = False
+                finally:
+                    self.reserving = False
                 reconnects.succeeded()
                 if message is None:
                     continue
                 try:
-                    await self.handle(message)
+                    settle = await self.handle(message)  # type: ignore[arg-type]
                 except _SlotEnded:
                     raise
                 except Exception:
@@ -183,15 +166,39 @@ class _Slot:
             pass
         finally:
             self.reserving = False
+            if settle is not None:
+                await self.client.drive(settle_now(worker, settle))
 
-    async def handle(self, message: Message) -> None:
+    def _send_ahead(self, settle: Settle | None) -> None:
+        """Write a job's settle now, so that the reserve written next shares its round
+        trip; it is counted when its reply comes (a stop that cancels the reserve
+        does not lose it: the reset that follows fails it if it had none)."""
+        if settle is None:
+            return
+        if not self.client.connected:
+            settled(self.worker, settle, SocketError("the connection was lost"))
+            return
+        try:
+            future = self.client.submit(*settle.request)
+        except BeanstalkmException as exc:  # ReservationLost: nothing sent
+            settled(self.worker, settle, exc)
+            return
+
+        def done(future: asyncio.Future[Any]) -> None:
+            outcome = SocketError("cancelled") if future.cancelled() else future.exception()
+            settled(self.worker, settle, outcome or future.result())
+
+        future.add_done_callback(done)
+        self._ahead = future
+
+    async def handle(self, message: Message) -> Settle | None:
         reserved_at = time.monotonic()
         try:
-            await _drive(
+            settle: Settle | None = await self.client.drive(
                 handle_job(self.worker, message, reserved_at, self.abandoned),
-                message,
                 lambda step: self._run(message, step, reserved_at),
             )
+            return settle
         finally:
             self.message, self.settling = None, False
 
@@ -200,7 +207,7 @@ class _Slot:
         if self.abandoned:
             return Abandoned.NOT_STARTED
         self.message, self.settling = message, False
-        self._touch_at(message, reserved_at + step.touch_every, step.touch_every)
+        self._touch_at(KeepAlive(message, reserved_at, step.ttr, self.worker.touch_margin))
         task = asyncio.get_running_loop().create_task(_call(step.handler, message))
         self.handler_task = task
         try:
@@ -228,22 +235,21 @@ class _Slot:
 
     # -- keeping the job alive --
 
-    def _touch_at(self, message: Message, due: float, every: float) -> None:
+    def _touch_at(self, job: KeepAlive) -> None:
         self._touch_timer = asyncio.get_running_loop().call_later(
-            max(due - time.monotonic(), 0.0), self._touch_due, message, every
+            max(job.due - time.monotonic(), 0.0), self._touch_due, job
         )
 
-    def _touch_due(self, message: Message, every: float) -> None:
+    def _touch_due(self, job: KeepAlive) -> None:
         self._touch_timer = None
-        self._touch_task = asyncio.get_running_loop().create_task(self._touch(message, every))
+        self._touch_task = asyncio.get_running_loop().create_task(self._touch(job))
 
-    async def _touch(self, message: Message, every: float) -> None:
-        due = time.monotonic() + every
-        keep = await _drive(touch_job(self.worker, message), message)
+    async def _touch(self, job: KeepAlive) -> None:
+        keep = await self.client.drive(keep_alive(self.worker, job))
         if self._touch_task is asyncio.current_task():
             self._touch_task = None
-        if keep and self.message is message and not self.settling:
-            self._touch_at(message, due, every)
+        if keep and self.message is job.message and not self.settling:
+            self._touch_at(job)
 
     def _stop_touching(self) -> None:
         # A touch under way is left to end: it does not schedule another.
@@ -255,8 +261,12 @@ class _Slot:
 
     def stop_reserving(self) -> None:
         """A stop: a slot waiting for a job stops now (the job in flight, if any,
-        goes on)."""
-        if self.reserving and self.task is not None:
+        goes on); one whose last job's settle is still unanswered, once it is (the
+        cancel resets the connection, which would leave the settle's fate unknown)."""
+        ahead = self._ahead
+        if ahead is not None and not ahead.done():
+            ahead.add_done_callback(lambda _: self.stop_reserving())
+        elif self.reserving and self.task is not None:
             self.task.cancel()
 
     async def abandon(self) -> None:
@@ -274,10 +284,13 @@ class _Slot:
         await self._release_unfinished(message)
 
     async def _release_unfinished(self, message: Message) -> None:
+        async def release() -> None:
+            settle = await self.client.drive(give_back(self.worker, message))
+            if settle is not None:
+                await self.client.drive(settle_now(self.worker, settle))
+
         try:
-            await asyncio.wait_for(
-                _drive(release_unfinished(self.worker, message), message), _RELEASE_WAIT
-            )
+            await asyncio.wait_for(release(), _RELEASE_WAIT)
         except asyncio.TimeoutError:
             logger.warning(
                 "job %d: no reply to its release; the server releases it when the "

@@ -1,4 +1,4 @@
-"""The threaded worker loop: reserve, handle, delete; retry, bury, touch, shut down.
+"""The threaded worker: reserve, handle, delete; retry, bury, touch, shut down.
 
 >>> worker = Worker("127.0.0.1", 11300, concurrency=4)     # doctest: +SKIP
 >>> @worker.handler("emails")                               # doctest: +SKIP
@@ -6,11 +6,10 @@
 ...     send_email(**message.body)
 >>> worker.run()                                            # doctest: +SKIP
 
-What the worker decides and logs is in :mod:`beanstalkm.worker_core`, shared with the
-asyncio worker (:class:`beanstalkm.aio.Worker`); its public names (:class:`Backoff`,
-:class:`RetryPolicy`, :func:`touch_interval`, :class:`Retry`, :class:`Bury`...) are
-re-exported here. :class:`Worker` is the threaded loop around them. See
-``docs/worker.md`` for the whole story.
+What the worker decides and logs is in :mod:`beanstalkm.worker.flow` and
+:mod:`beanstalkm.worker.policy`, shared with the asyncio worker
+(:class:`beanstalkm.aio.Worker`). This module is how it waits: a thread and a
+connection per slot, and one thread that touches long-running jobs.
 """
 
 from __future__ import annotations
@@ -21,86 +20,45 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from .client import Client
-from .commands import Command
-from .connection import Message
-from .errors import BeanstalkmException
-from .protocol import Request
-from .worker_core import (
+from ..client import Client
+from ..commands import Command
+from ..connection import Message
+from ..errors import BeanstalkmException
+from ..protocol import Request
+from .base import Reconnects, WorkerBase, logger
+from .counters import WorkerCounters
+from .flow import (
     Abandoned,
-    Backoff,
-    Bury,
-    Call,
-    Decision,
-    Flow,
     Handle,
-    Reconnects,
-    Retry,
-    RetryPolicy,
-    WorkerBase,
-    WorkerCounters,
+    KeepAlive,
+    Settle,
+    give_back,
     handle_job,
-    handlers_for,
-    logger,
-    release_unfinished,
-    touch_interval,
-    touch_job,
+    keep_alive,
+    next_job,
+    settle_now,
 )
 
-__all__ = [
-    "Backoff",
-    "Bury",
-    "Decision",
-    "Handler",
-    "Retry",
-    "RetryPolicy",
-    "Worker",
-    "WorkerCounters",
-    "handlers_for",
-    "touch_interval",
-]
+__all__ = ["Handler", "Worker"]
 
 #: A handler takes the reserved message; what it returns is ignored.
 Handler = Callable[[Message], object]
-_T = TypeVar("_T")
 
 # How often the supervising thread looks at signals and its threads. Signal handlers
 # only set flags (taking a lock inside one can deadlock), so it polls.
 _POLL: Final = 0.05
 
 
-def _drive(
-    flow: Flow[_T], message: Message, handle: Callable[[Handle], object] | None = None
-) -> _T:
-    """Run a job's flow (see :mod:`beanstalkm.worker_core`): call each step and send
-    back what it returned, or throw in what it raised."""
-    try:
-        step = next(flow)
-        while True:
-            if isinstance(step, Call):
-                try:
-                    result = getattr(message, step.method)(**step.kwargs)
-                except BeanstalkmException as exc:
-                    step = flow.throw(exc)
-                    continue
-            else:
-                assert handle is not None
-                result = handle(step)
-            step = flow.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
 class _SharedClient(Client):
     """A Client whose commands may come from two threads.
 
-    A slot's connection is used by the slot's thread (reserve, stats, delete, and
-    whatever the handler does with its message) and by the toucher (touch), and at
-    shutdown by the supervisor (release). A touch must go on the connection that
-    reserved the job, so it cannot have a connection of its own; instead every
-    command holds this connection's lock, for one request and its reply.
+    A slot's connection is used by the slot's thread (reserve, delete, and whatever
+    the handler does with its message), by the toucher (touch), and at shutdown by the
+    supervisor (release). A touch must go on the connection that reserved the job, so
+    it cannot have a connection of its own; instead every command holds this
+    connection's lock, for one request (or batch) and its reply.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -160,19 +118,23 @@ class _Slot:
     def run(self) -> None:
         worker = self.worker
         reconnects = Reconnects(worker, self.index)
+        # The last job's settle: it goes out with the next reserve.
+        settle: Settle | None = None
         try:
-            while not worker._stopping.is_set():
+            while not worker.stopping:
                 try:
-                    message = self.client.reserve(timeout=worker.reserve_timeout, drop=False)
+                    message = self.client.drive(next_job(worker, settle, worker.reserve_timeout))
                 except BeanstalkmException as exc:
+                    settle = None  # settled (as lost) by next_job
                     if worker._stopping.wait(reconnects.failed(exc)):
                         break
                     continue
+                settle = None
                 reconnects.succeeded()
                 if message is None:
                     continue
                 try:
-                    self.handle(message)
+                    settle = self.handle(message)  # type: ignore[arg-type]
                 except _SlotEnded:
                     raise
                 except Exception:
@@ -183,7 +145,11 @@ class _Slot:
         except _SlotEnded:
             pass
         finally:
-            self._close()
+            try:
+                if settle is not None:
+                    self.client.drive(settle_now(worker, settle))
+            finally:
+                self._close()
 
     def _close(self) -> None:
         # The supervisor may be releasing on this connection; don't wait for ever.
@@ -193,14 +159,14 @@ class _Slot:
             finally:
                 self.client.lock.release()
 
-    def handle(self, message: Message) -> None:
+    def handle(self, message: Message) -> Settle | None:
         reserved_at = time.monotonic()
         try:
-            _drive(
+            settle: Settle | None = self.client.drive(
                 handle_job(self.worker, message, reserved_at, self.abandoned),
-                message,
                 lambda step: self._run(message, step, reserved_at),
             )
+            return settle
         finally:
             with self.state:
                 self.message, self.settling = None, False
@@ -212,7 +178,7 @@ class _Slot:
             if self.abandoned:
                 return Abandoned.NOT_STARTED
             self.message, self.settling = message, False
-        worker._toucher.track(self, message, reserved_at + step.touch_every, step.touch_every)
+        worker._toucher.track(self, KeepAlive(message, reserved_at, step.ttr, worker.touch_margin))
         error: Exception | None = None
         try:
             step.handler(message)
@@ -253,7 +219,9 @@ class _Slot:
             )
             return
         try:
-            _drive(release_unfinished(self.worker, message), message)
+            settle = self.client.drive(give_back(self.worker, message))
+            if settle is not None:
+                self.client.drive(settle_now(self.worker, settle))
         finally:
             self.client.lock.release()
 
@@ -267,37 +235,29 @@ class _Slot:
             self._release_unfinished(message)
 
 
-class _Entry:
-    __slots__ = ("due", "interval", "message")
-
-    def __init__(self, message: Message, due: float, interval: float) -> None:
-        self.message, self.due, self.interval = message, due, interval
-
-
 class _Toucher:
-    """One thread that touches every slot's job before its time-to-run runs out."""
+    """One thread that keeps every slot's long-running job alive."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self._cond = threading.Condition()
-        self._jobs: dict[_Slot, _Entry] = {}
+        self._jobs: dict[_Slot, KeepAlive] = {}
         self._stopped = False
         self._next_wake = math.inf
         self.thread = threading.Thread(target=self.run, name="beanstalkm-toucher", daemon=True)
 
-    def track(self, slot: _Slot, message: Message, due: float, interval: float) -> None:
+    def track(self, slot: _Slot, job: KeepAlive) -> None:
         with self._cond:
-            self._jobs[slot] = _Entry(message, due, interval)
-            # Most jobs end long before their first touch: wake the thread only when it
+            self._jobs[slot] = job
+            # Most jobs end long before their first look: wake the thread only when it
             # would otherwise sleep past this one.
-            if due < self._next_wake:
+            if job.due < self._next_wake:
                 self._cond.notify()
 
-    def forget(self, slot: _Slot, message: Message | None = None) -> None:
+    def forget(self, slot: _Slot, job: KeepAlive | None = None) -> None:
         with self._cond:
-            entry = self._jobs.get(slot)
-            if entry is not None and (message is None or entry.message is message):
-                del self._jobs[slot]
+            if job is None or self._jobs.get(slot) is job:
+                self._jobs.pop(slot, None)
 
     def stop(self) -> None:
         with self._cond:
@@ -308,26 +268,25 @@ class _Toucher:
         with self._cond:
             while not self._stopped:
                 now = time.monotonic()
-                due = [(slot, e) for slot, e in self._jobs.items() if e.due <= now]
+                due = [(slot, job) for slot, job in self._jobs.items() if job.due <= now]
                 if not due:
-                    self._next_wake = min((e.due for e in self._jobs.values()), default=math.inf)
+                    self._next_wake = min(
+                        (job.due for job in self._jobs.values()), default=math.inf
+                    )
                     self._cond.wait(None if self._next_wake == math.inf else self._next_wake - now)
                     self._next_wake = math.inf
                     continue
-                for _, entry in due:
-                    entry.due = now + entry.interval
+                for _, job in due:
+                    job.due = math.inf  # not again until this visit has set it
                 # Touch without holding the schedule lock: a touch waits for the
                 # slot's connection, and the slot may be tracking its next job.
                 self._cond.release()
                 try:
-                    for slot, entry in due:
-                        self._touch(slot, entry.message)
+                    for slot, job in due:
+                        if not slot.client.drive(keep_alive(self.worker, job)):
+                            self.forget(slot, job)
                 finally:
                     self._cond.acquire()
-
-    def _touch(self, slot: _Slot, message: Message) -> None:
-        if not _drive(touch_job(self.worker, message), message):
-            self.forget(slot, message)
 
 
 class Worker(WorkerBase[Handler]):
