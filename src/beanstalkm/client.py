@@ -9,6 +9,7 @@ from . import operations
 from .base import BaseClient
 from .connection import Connection, Message
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
+from .errors import TimedOut
 
 __all__ = ["Client"]
 
@@ -92,7 +93,13 @@ class Client(BaseClient[Message], Connection):
         release or bury it. Raises :class:`~beanstalkm.DeadlineSoon` when a job this
         connection holds is about to time out.
         """
-        message: Message | None = self.drive(operations.reserve(timeout, drop, self.strict))
+        try:
+            message: Message = self.execute(*operations.reserve_request(timeout))
+        except TimedOut:
+            return None
+        operations.received(message, self.strict)
+        if drop:
+            message.delete()
         return message
 
     def messages(self, timeout: float | None = None, drop: bool = False) -> Iterator[Message]:

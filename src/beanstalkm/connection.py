@@ -79,7 +79,8 @@ class Message(BaseMessage):
 
     def delete(self) -> None:
         """Delete the job."""
-        self.connection.drive(operations.delete(self))
+        self.connection.execute(*operations.delete_request(self))
+        operations.deleted(self)
 
     def release(self, priority: int | None = None, delay: int | None = None) -> None:
         """Release the reserved job back to ready (or delayed after ``delay`` seconds).
@@ -95,11 +96,11 @@ class Message(BaseMessage):
 
     def kick(self) -> None:
         """Kick the job (buried or delayed) to ready."""
-        self.connection.drive(operations.kick(self))
+        self.connection.execute(*operations.kick_request(self))
 
     def touch(self) -> None:
         """Ask for more time to work on the reserved job: its time-to-run starts again."""
-        self.connection.drive(operations.touch(self))
+        self.connection.execute(*operations.touch_request(self))
 
     def stats(self) -> JobStats | None:
         """The job's statistics, or None once it is deleted (or gone from the server)."""

@@ -36,6 +36,7 @@ class BaseMessage:
         "_errors",
         "_is_envelope",
         "_raw",
+        "_reserved",
         "_sender",
         "_subscribe",
         "_token",
@@ -46,7 +47,6 @@ class BaseMessage:
         "deleted",
         "generation",
         "priority",
-        "reserved",
         "ttr",
         "tube",
         "uid",
@@ -74,8 +74,7 @@ class BaseMessage:
         self.generation = 0
         #: The job id; 0 until the message is sent.
         self.uid: int = uid
-        #: True while this connection holds the job reserved.
-        self.reserved = False
+        self._reserved = False
         #: True once this client deleted the job.
         self.deleted = False
         #: The job's priority; None when not yet known (a reserved job, until its
@@ -113,7 +112,7 @@ class BaseMessage:
         message = cls.__new__(cls)
         message.connection = connection
         message.uid = uid
-        message.reserved = reserved
+        message._reserved = reserved
         message.deleted = False
         message.priority = None
         message.delay = DEFAULT_DELAY
@@ -305,10 +304,22 @@ class BaseMessage:
         return self.uid
 
     @property
+    def reserved(self) -> bool:
+        """True while this client holds the job reserved: reserved on this connection,
+        not settled since, and the connection not lost meanwhile (the server released
+        the job then)."""
+        return self._reserved and self.generation == self.connection.generation
+
+    @reserved.setter
+    def reserved(self, value: bool) -> None:
+        self._reserved = value
+
+    @property
     def holding(self) -> int | None:
         """The generation whose connection must still be the one for a command on the
-        job: the one that reserved it; None when the job is not reserved."""
-        return self.generation if self.reserved else None
+        job: the one that reserved it; None when the job is not reserved (then the
+        server says whether the command may act on it)."""
+        return self.generation if self._reserved else None
 
 
 def _lossy(value: Any) -> Any:

@@ -1,10 +1,12 @@
 """What each high-level call does, written once for both clients.
 
-A high-level call (``client.put``, ``message.release`` ...) may need more than one
-request: a release without a priority first asks for the job's stats, a reserve with
-``drop`` deletes what it reserved. Each is written here as a generator that yields
-requests and gets their results back (or has their errors thrown in). The blocking
-connection and the asyncio connection each run these generators with one small driver
+A high-level call that is one request (``client.put``, ``message.delete`` ...) is
+written here as the function that builds its request and the one that records its
+result; each client sends the request itself, which costs nothing more. One that may
+need more than one (a release without a priority first asks for the job's stats,
+``put_many`` pipelines a batch) is written as a generator that yields requests and gets
+their results back (or has their errors thrown in). The blocking connection and the
+asyncio connection each run these generators with one small driver
 (``Connection.drive``), so the logic exists once and each client only does I/O.
 
 A yielded request is a :data:`~beanstalkm.protocol.Request`, ``(command, args,
@@ -25,8 +27,6 @@ from .errors import (
     InvalidArgument,
     NotFound,
     PipelineError,
-    ReservationLost,
-    TimedOut,
     first_error,
 )
 from .protocol import Request
@@ -38,19 +38,18 @@ __all__ = [
     "Operation",
     "Step",
     "bury",
-    "delete",
     "delete_request",
     "deleted",
-    "kick",
+    "kick_request",
     "put_many",
     "put_request",
+    "received",
     "release",
-    "reserve",
     "reserve_request",
     "reserve_seconds",
     "sent",
     "stats",
-    "touch",
+    "touch_request",
 ]
 
 _T = TypeVar("_T")
@@ -123,41 +122,26 @@ def put_many(messages: Sequence[BaseMessage], tube: str) -> Operation[list[Any]]
 
 
 def reserve_request(timeout: float | None) -> Request:
-    """The request that reserves a job, waiting forever or ``timeout`` seconds."""
+    """The request that reserves a job, waiting forever or ``timeout`` seconds; a
+    TimedOut answer means none came."""
     if timeout is None:
         return (_RESERVE, (), None, None)
     return (_RESERVE_WITH_TIMEOUT, (reserve_seconds(timeout),), None, None)
 
 
-def reserve(timeout: float | None, drop: bool, strict: bool) -> Operation[Any]:
-    """Reserve a message; None when ``timeout`` passes without one."""
-    request = reserve_request(timeout)
-    try:
-        message = yield request
-    except TimedOut:
-        return None
+def received(message: BaseMessage, strict: bool) -> BaseMessage:
+    """A reserved message, checked when ``strict`` (InvalidMessage, the job still
+    reserved, when its envelope is invalid)."""
     if strict:
         message.check()
-    if drop:
-        yield from delete(message)
     return message
 
 
 # -- a message's job --
-
-
-def _as_holder(message: BaseMessage, request: Request) -> Operation[Any]:
-    """Run a command for a job this connection reserved, if it still holds it.
-
-    The connection checks, once it knows whether it is alive, that it is the one that
-    reserved the job; if it was replaced meanwhile it raises ReservationLost and sends
-    nothing (the server released the job when the old connection went).
-    """
-    try:
-        return (yield request)
-    except ReservationLost:
-        message.reserved = False
-        raise
+#
+# One request each, given to the connection directly; a command on a job this
+# connection reserved carries the generation it was reserved under (message.holding),
+# so that nothing is sent if the connection has been replaced since.
 
 
 def delete_request(message: BaseMessage) -> Request:
@@ -170,9 +154,12 @@ def deleted(message: BaseMessage) -> None:
     message.deleted = True
 
 
-def delete(message: BaseMessage) -> Operation[None]:
-    yield from _as_holder(message, delete_request(message))
-    deleted(message)
+def touch_request(message: BaseMessage) -> Request:
+    return (_TOUCH, (message.require_uid("touch"),), message.holding, None)
+
+
+def kick_request(message: BaseMessage) -> Request:
+    return (_KICK_JOB, (message.require_uid("kick"),), None, None)
 
 
 def release(message: BaseMessage, priority: int | None, delay: int | None) -> Operation[None]:
@@ -180,7 +167,7 @@ def release(message: BaseMessage, priority: int | None, delay: int | None) -> Op
     if priority is None:
         priority = yield from current_priority(message)
     delay = DEFAULT_DELAY if delay is None else delay
-    yield from _as_holder(message, (_RELEASE, (uid, priority, delay), message.holding, None))
+    yield (_RELEASE, (uid, priority, delay), message.holding, None)
     message.reserved = False
     message.priority = priority
 
@@ -189,18 +176,9 @@ def bury(message: BaseMessage, priority: int | None) -> Operation[None]:
     uid = message.require_uid("bury")
     if priority is None:
         priority = yield from current_priority(message)
-    yield from _as_holder(message, (_BURY, (uid, priority), message.holding, None))
+    yield (_BURY, (uid, priority), message.holding, None)
     message.reserved = False
     message.priority = priority
-
-
-def kick(message: BaseMessage) -> Operation[None]:
-    yield (_KICK_JOB, (message.require_uid("kick"),), None, None)
-
-
-def touch(message: BaseMessage) -> Operation[None]:
-    request = (_TOUCH, (message.require_uid("touch"),), message.holding, None)
-    yield from _as_holder(message, request)
 
 
 def stats(message: BaseMessage) -> Operation[Any]:

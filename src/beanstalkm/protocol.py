@@ -168,6 +168,12 @@ class ReplyParser:
         size = int(words[-1])
         if size > self.max_body:
             raise ProtocolError(f"body length {size} exceeds {self.max_body}", b" ".join(words))
+        buf = self._buf
+        pos = self._pos
+        end = pos + size
+        if buf[end : end + 2] == b"\r\n":  # the whole body is in (the common case)
+            self._pos = end + 2
+            return status, tuple(words[1:-1]), bytes(buf[pos:end])
         return self._body((status, tuple(words[1:-1]), None), size)
 
     def _body(self, reply: Reply, size: int) -> Reply | None:
@@ -466,6 +472,10 @@ class ClientProtocol:
                 self._internal_reply(command, args, reply)
                 continue
             self.tag = tag
+            status, values, body = reply
+            if body is not None and command.ok.get(status) == "job" and len(values) == 1:
+                # A reserved or peeked job: the commonest reply with a body.
+                return self.make_job(int(values[0]), body, command.reserves, self.generation)
             return self._interpret(command, args, reply)
         if parser.buffered:
             raise UnexpectedResponse("", "reply to no request", (self._peek_garbage(),))

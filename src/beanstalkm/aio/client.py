@@ -8,6 +8,7 @@ from typing import Any
 from .. import operations
 from ..base import BaseClient
 from ..constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
+from ..errors import TimedOut
 from .connection import Connection, Message
 
 __all__ = ["Client"]
@@ -62,7 +63,13 @@ class Client(BaseClient[Message], Connection):
 
     async def reserve(self, timeout: float | None = None, drop: bool = True) -> Message | None:
         """Reserve a message; see :meth:`beanstalkm.Client.reserve`."""
-        message: Message | None = await self.drive(operations.reserve(timeout, drop, self.strict))
+        try:
+            message: Message = await self.execute(*operations.reserve_request(timeout))
+        except TimedOut:
+            return None
+        operations.received(message, self.strict)
+        if drop:
+            await message.delete()
         return message
 
     async def messages(

@@ -55,7 +55,8 @@ class Message(BaseMessage):
 
     async def delete(self) -> None:
         """Delete the job."""
-        await self.connection.drive(operations.delete(self))
+        await self.connection.execute(*operations.delete_request(self))
+        operations.deleted(self)
 
     async def release(self, priority: int | None = None, delay: int | None = None) -> None:
         """Release the reserved job; keeps its priority unless one is given."""
@@ -67,11 +68,11 @@ class Message(BaseMessage):
 
     async def kick(self) -> None:
         """Kick the job (buried or delayed) to ready."""
-        await self.connection.drive(operations.kick(self))
+        await self.connection.execute(*operations.kick_request(self))
 
     async def touch(self) -> None:
         """Ask for more time to work on the reserved job."""
-        await self.connection.drive(operations.touch(self))
+        await self.connection.execute(*operations.touch_request(self))
 
     async def stats(self) -> JobStats | None:
         """The job's statistics, or None once it is deleted (or gone from the server)."""
