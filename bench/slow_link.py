@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round trips per job over a slow link: beanstalkm's calls and worker beside greenstalk.
 
-Usage: python bench/slow_link.py [--delay MS] [--jobs N] [--only NAME,...]
+Usage: python bench/slow_link.py [--delay MS] [--jobs N] [--only NAME,...] [--beanstalkm-src DIR]
 
 Starts beanstalkd on a free loopback port and, in front of it, a proxy that holds
 every chunk for ``--delay`` milliseconds in each direction (default 2: a round trip
@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
+# --beanstalkm-src DIR measures another checkout's beanstalkm (say, the last release).
+_SRC = sys.argv[sys.argv.index("--beanstalkm-src") + 1] if "--beanstalkm-src" in sys.argv else None
+sys.path.insert(0, _SRC or str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
 from bench import LOOPBACK, Admin, Server  # noqa: E402
@@ -226,6 +228,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=2.0, help="ms each way (default 2)")
     parser.add_argument("--jobs", type=int, default=300, help="jobs per scenario (default 300)")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--beanstalkm-src", help="import beanstalkm from DIR instead of src/")
     parser.add_argument(
         "--beanstalkd",
         default=os.environ.get("BEANSTALKD_BIN") or shutil.which("beanstalkd"),
