@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from typing import Any, Final
 
 from . import constants
@@ -282,6 +282,18 @@ def _param(spec: Sequence[Any]) -> Param:
     return Param(name, kind, value)
 
 
+def package_text(name: str) -> str:
+    """The text of a file shipped in the package (``api.json``, ``message.json``)."""
+    try:
+        with open(os.path.join(os.path.dirname(__file__), name), encoding="utf-8") as file:
+            return file.read()
+    except OSError:
+        # Not a directory on disk (a zip archive, say): ask the package's loader.
+        from importlib import resources
+
+        return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
 def load_commands(text: str) -> dict[str, Command]:
     """Build the command table from the text of an ``api.json``."""
     table = json.loads(text)
@@ -289,6 +301,4 @@ def load_commands(text: str) -> dict[str, Command]:
 
 
 #: Every command, by method name, from the shipped ``api.json``.
-COMMANDS: Final[Mapping[str, Command]] = load_commands(
-    resources.files(__package__).joinpath("api.json").read_text(encoding="utf-8")
-)
+COMMANDS: Final[Mapping[str, Command]] = load_commands(package_text("api.json"))

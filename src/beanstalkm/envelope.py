@@ -15,13 +15,12 @@ envelope matches the schema. Everything here is pure.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from collections.abc import Callable
-from importlib import resources
 from typing import Any, Final, NamedTuple
 
+from .commands import package_text
 from .schema import compile_schema
 
 __all__ = [
@@ -40,9 +39,7 @@ __all__ = [
 CONTEXT: Final = "message"
 
 #: The envelope's JSON Schema, from the shipped ``message.json``.
-SCHEMA: Final[dict[str, Any]] = json.loads(
-    resources.files(__package__).joinpath("message.json").read_text(encoding="utf-8")
-)
+SCHEMA: Final[dict[str, Any]] = json.loads(package_text("message.json"))
 
 # Compact, and ASCII like the body's canonical form, so any str (a lone surrogate
 # included) encodes.
@@ -104,6 +101,8 @@ _quote = json.encoder.encode_basestring_ascii
 
 
 def _openssl_md5(data: bytes) -> Any:
+    import hashlib  # only here: importing OpenSSL's hashes costs a few milliseconds
+
     # The token is a checksum, not security: allowed in FIPS mode too.
     return hashlib.md5(data, usedforsecurity=False)
 
