@@ -86,11 +86,9 @@ def test_oversized_max_job_size_is_capped_with_a_warning() -> None:
         (["-p", "http"], "invalid port for -p: 'http'"),
         (["-p", "70000"], "invalid port for -p: '70000'"),
         (["-z", "-1"], "invalid size for -z: '-1'"),
-        (["-b", "/var/lib/beanstalkd"], "-b: no binlog in the embedded server"),
-        (["-b"], "-b: no binlog"),
-        (["-F"], "-F: no binlog"),
-        (["-f", "0"], "-f: no binlog"),
-        (["-s", "1"], "-s: no binlog"),
+        (["-b"], "flag requires an argument: -b"),
+        (["-f", "-1"], "invalid size for -f: '-1'"),
+        (["-s", "1k"], "invalid size for -s: '1k'"),
         (["-u", "nobody"], "-u: the embedded server does not change user"),
     ],
 )
@@ -99,10 +97,39 @@ def test_bad_command_lines(argv: list[str], message: str) -> None:
         parse_args(argv)
 
 
+def test_binlog_flags() -> None:
+    opts = parse_args(["-b", "/var/lib/beanstalkd", "-f", "0", "-s4096"])
+    assert (opts.binlog_dir, opts.fsync_ms, opts.binlog_size) == ("/var/lib/beanstalkd", 0, 4096)
+    # The last of -f and -F wins, as in beanstalkd.
+    assert parse_args(["-f10", "-F"]).fsync_ms is None
+    assert parse_args(["-F", "-f10"]).fsync_ms == 10
+    assert parse_args([]).fsync_ms == 50
+
+
+def test_removed_flags_only_warn_as_in_beanstalkd() -> None:
+    assert parse_args(["-c", "-n"]).warnings == (
+        "-c flag was removed. binlog is always compacted.",
+        "-n flag was removed. binlog is always compacted.",
+    )
+
+
+def test_parsing_defaults_match_the_server() -> None:
+    # cli.py repeats them so that parsing imports nothing else.
+    from beanstalkm.server.binlog import DEFAULT_FILE_SIZE, DEFAULT_FSYNC_MS
+    from beanstalkm.server.state import DEFAULT_MAX_JOB_SIZE
+
+    opts = parse_args([])
+    assert (opts.max_job_size, opts.fsync_ms, opts.binlog_size) == (
+        DEFAULT_MAX_JOB_SIZE,
+        DEFAULT_FSYNC_MS,
+        DEFAULT_FILE_SIZE,
+    )
+
+
 def test_main_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-b", "/tmp"]) == EXIT_USAGE
+    assert main(["-u", "nobody"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "beanstalkm serve: -b: no binlog" in err
+    assert "beanstalkm serve: -u: the embedded server does not change user" in err
     assert "Usage:" in err
 
 
@@ -110,7 +137,8 @@ def test_main_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-h"]) == 0
     assert "-z BYTES" in capsys.readouterr().out
     assert main(["-v"]) == 0
-    assert capsys.readouterr().out.startswith("beanstalkm-server 1.12+beanstalkm+")
+    # beanstalkd prints "beanstalkd 1.12": the same first words.
+    assert capsys.readouterr().out.startswith("beanstalkd 1.12 (beanstalkm ")
 
 
 def test_main_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,10 @@ from typing import Final
 
 from .swapset import SwapSet
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .binlog import LogFile
+
 __all__ = [
     "BURIED",
     "DELAYED",
@@ -59,6 +63,7 @@ class Job:
         "entry",
         "id",
         "kicks",
+        "log_file",
         "pri",
         "releases",
         "reserver",
@@ -90,6 +95,8 @@ class Job:
         self.releases = 0
         self.buries = 0
         self.kicks = 0
+        #: With a binlog: the file holding the job's latest full record.
+        self.log_file: LogFile | None = None
 
     def __lt__(self, other: Job) -> bool:
         # Reached only when a stale and a live entry of the same job tie on their key;

@@ -15,7 +15,7 @@ import heapq
 import os
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ..constants import MAX_JOB_SIZE_LIMIT
 from .model import (
@@ -91,6 +91,39 @@ OP_COUNT: Final = 26
 
 MSG_DEADLINE_SOON: Final = b"DEADLINE_SOON\r\n"
 MSG_TIMED_OUT: Final = b"TIMED_OUT\r\n"
+MSG_OUT_OF_MEMORY: Final = b"OUT_OF_MEMORY\r\n"
+MSG_NOT_FOUND: Final = b"NOT_FOUND\r\n"
+MSG_RELEASED: Final = b"RELEASED\r\n"
+MSG_BURIED: Final = b"BURIED\r\n"
+MSG_KICKED: Final = b"KICKED\r\n"
+
+if TYPE_CHECKING:
+
+    class Journal(Protocol):
+        """Where the broker logs the changes beanstalkd logs (see :mod:`.binlog`).
+
+        The broker asks for room before each change and refuses the command if there
+        is none; then it hands over the job once the change is made.
+        """
+
+        #: Records not yet written out (see :meth:`commit`).
+        pending: bool
+        #: Writing failed: nothing may be acknowledged any more.
+        failed: bool
+        # What ``stats`` reports as binlog-*.
+        migrated: int
+        written: int
+        max_size: int
+
+        @property
+        def oldest_index(self) -> int: ...
+        @property
+        def current_index(self) -> int: ...
+
+        def reserve_put(self, job: Job, body_size: int) -> bool: ...
+        def reserve_update(self) -> bool: ...
+        def write(self, job: Job) -> None: ...
+        def commit(self) -> None: ...
 
 
 class Broker:
@@ -108,6 +141,10 @@ class Broker:
         self.started_at = clock()
         self.instance_id = os.urandom(8).hex()
         self.draining = False
+        #: The binlog, if any: told of every change beanstalkd logs.
+        self.journal: Journal | None = None
+        #: ``-s``, reported by ``stats`` even without a binlog (as beanstalkd does).
+        self.binlog_max_size = 10 << 20
 
         self.tubes: SwapSet[Tube] = SwapSet()
         self.tubes_by_name: dict[bytes, Tube] = {}
@@ -288,16 +325,58 @@ class Broker:
         if self.draining:
             self.discard_incoming(job)
             return b"DRAINING\r\n"
+        journal = self.journal
+        if journal is not None and not journal.reserve_put(job, len(body)):
+            self.discard_incoming(job)
+            return MSG_OUT_OF_MEMORY
         job.body = body
         self.jobs[job.id] = job
         tube = job.tube
         tube.refs += 1
-        self._enqueue(job, job.delay * NS_PER_SECOND)
+        self._enqueue(job, job.delay * NS_PER_SECOND, True)
         self.total_jobs += 1
         tube.total_jobs += 1
         return b"INSERTED %d\r\n" % job.id
 
-    def _enqueue(self, job: Job, delay_ns: int) -> None:
+    def restore_tube(self, name: bytes) -> Tube:
+        """Bring back a tube from the binlog; tubes come back in ``list-tubes`` order."""
+        return self._find_or_make_tube(name)
+
+    def restore_job(
+        self,
+        job_id: int,
+        tube_name: bytes,
+        body: bytes,
+        *,
+        pri: int,
+        delay: int,
+        ttr: int,
+        created_at: int,
+        counters: tuple[int, int, int, int, int],
+        state: int,
+        delay_left: int,
+    ) -> Job:
+        """Bring back a job from the binlog the way beanstalkd 1.12 does.
+
+        A buried job is buried again (which counts one more bury, as in beanstalkd),
+        a delayed one waits out ``delay_left`` nanoseconds (ready if none is left),
+        any other is ready. ``created_at`` is on this broker's clock.
+        """
+        tube = self._find_or_make_tube(tube_name)
+        job = Job(job_id, pri, delay, max(ttr, 1), tube, created_at)
+        job.body = body
+        job.reserves, job.timeouts, job.releases, job.buries, job.kicks = counters
+        self.jobs[job_id] = job
+        tube.refs += 1
+        if state == BURIED:
+            self._bury(job)
+        else:
+            self._enqueue(job, delay_left if state == DELAYED else 0)
+        if job_id >= self.next_id:
+            self.next_id = job_id + 1
+        return job
+
+    def _enqueue(self, job: Job, delay_ns: int, log: bool = False) -> None:
         job.reserver = None
         tube = job.tube
         if delay_ns:
@@ -320,6 +399,9 @@ class Broker:
             if job.pri < URGENT_THRESHOLD:
                 tube.urgent_count += 1
                 self.urgent_count += 1
+        if log and self.journal is not None:
+            # Logged in the state it was enqueued in, before a waiting reserve takes it.
+            self.journal.write(job)
         if self._waited_tubes:
             self._process_queue()
 
@@ -411,30 +493,44 @@ class Broker:
         job.state = INVALID
         job.entry = None
         del self.jobs[job_id]
+        if self.journal is not None:
+            self.journal.write(job)
         self._deref(tube)
         return True
 
-    def release(self, session: Session, job_id: int, pri: int, delay: int) -> bool:
+    def release(self, session: Session, job_id: int, pri: int, delay: int) -> bytes:
+        """Returns the reply: RELEASED, NOT_FOUND, or OUT_OF_MEMORY when a delayed
+        release cannot be logged."""
         job = self._reserved_by(session, job_id)
         if job is None:
-            return False
+            return MSG_NOT_FOUND
+        # Only a release with a delay is logged, as in beanstalkd.
+        journal = self.journal
+        if delay and journal is not None and not journal.reserve_update():
+            return MSG_OUT_OF_MEMORY
         self._remove_reserved(session, job)
         job.pri = pri
         job.delay = delay
         job.releases += 1
-        self._enqueue(job, delay * NS_PER_SECOND)
+        self._enqueue(job, delay * NS_PER_SECOND, bool(delay))
         self.reschedule(session)
-        return True
+        return MSG_RELEASED
 
-    def bury(self, session: Session, job_id: int, pri: int) -> bool:
+    def bury(self, session: Session, job_id: int, pri: int) -> bytes:
+        """Returns the reply: BURIED, NOT_FOUND or OUT_OF_MEMORY."""
         job = self._reserved_by(session, job_id)
         if job is None:
-            return False
+            return MSG_NOT_FOUND
+        journal = self.journal
+        if journal is not None and not journal.reserve_update():
+            return MSG_OUT_OF_MEMORY
         self._remove_reserved(session, job)
         job.pri = pri
         self._bury(job)
+        if journal is not None:
+            journal.write(job)
         self.reschedule(session)
-        return True
+        return MSG_BURIED
 
     def touch(self, session: Session, job_id: int) -> bool:
         job = self._reserved_by(session, job_id)
@@ -445,13 +541,17 @@ class Broker:
         self.reschedule(session)
         return True
 
-    def _kick_one(self, job: Job) -> None:
+    def _kick_one(self, job: Job) -> bool:
+        journal = self.journal
+        if journal is not None and not journal.reserve_update():
+            return False
         if job.state == BURIED:
             self._remove_buried(job)
         else:
             self._remove_delayed(job)
         job.kicks += 1
-        self._enqueue(job, 0)
+        self._enqueue(job, 0, True)
+        return True
 
     def kick(self, session: Session, bound: int) -> int:
         """Kick up to ``bound`` buried jobs of the used tube, or if none, delayed ones."""
@@ -459,23 +559,23 @@ class Broker:
         kicked = 0
         if tube.buried:
             while kicked < bound and tube.buried:
-                self._kick_one(next(iter(tube.buried.values())))
+                if not self._kick_one(next(iter(tube.buried.values()))):
+                    break
                 kicked += 1
         else:
             while kicked < bound:
                 job = tube.delayed_top()
-                if job is None:
+                if job is None or not self._kick_one(job):
                     break
-                self._kick_one(job)
                 kicked += 1
         return kicked
 
-    def kick_job(self, job_id: int) -> bool:
+    def kick_job(self, job_id: int) -> bytes:
+        """Returns the reply: KICKED, NOT_FOUND, or OUT_OF_MEMORY when it cannot be logged."""
         job = self.jobs.get(job_id)
         if job is None or job.state not in (BURIED, DELAYED):
-            return False
-        self._kick_one(job)
-        return True
+            return MSG_NOT_FOUND
+        return MSG_KICKED if self._kick_one(job) else MSG_OUT_OF_MEMORY
 
     def reserve_job(self, session: Session, job_id: int) -> Job | None:
         job = self.jobs.get(job_id)
