@@ -195,7 +195,8 @@ class Record:
 
 
 class Problem:
-    """Why reading a file stopped before its end, and how much was left unread."""
+    """Why reading a file stopped before its end, and how much data (not counting
+    the zeros at the end of a preallocated file) was left unread."""
 
     __slots__ = ("offset", "reason", "skipped")
 
@@ -205,7 +206,7 @@ class Problem:
         self.skipped = skipped
 
     def __str__(self) -> str:
-        return f"offset {self.offset}: {self.reason}; {self.skipped} bytes skipped"
+        return f"offset {self.offset}: {self.reason}; {self.skipped} bytes of data skipped"
 
 
 def parse_file(data: bytes) -> tuple[list[Record], Problem | None]:
