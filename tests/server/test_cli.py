@@ -252,3 +252,51 @@ def test_process_on_port_zero_says_where_it_listens() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
+
+
+# ------------------------------------------------------------------ start-up
+
+
+def test_serving_imports_only_what_it_needs() -> None:
+    """Beyond the package itself, the command line imports nothing of the client,
+    nor asyncio or logging (which alone take longer than beanstalkd takes to start)."""
+    script = (
+        "import sys, beanstalkm\n"
+        "before = set(sys.modules)\n"
+        "import beanstalkm.server.cli, beanstalkm.server.runner, beanstalkm.server.binlog\n"
+        "print('\\n'.join(sorted(set(sys.modules) - before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(result.stdout.split())
+    assert "beanstalkm.server.runner" in loaded
+    unwanted = {"asyncio", "logging", "dataclasses", "threading", "signal"}
+    unwanted |= {"beanstalkm.client", "beanstalkm.commands", "beanstalkm.connection"}
+    unwanted |= {"beanstalkm.worker", "beanstalkm.protocol", "beanstalkm.aio"}
+    assert loaded & unwanted == set()
+
+
+def test_signals_are_handled_as_soon_as_the_server_listens() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beanstalkm.server", "-p", str(port)], stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # connectable: the kernel accepts, the server may still be loading
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+        proc.send_signal(signal.SIGUSR1)
+        assert b"draining: true" in ask(("127.0.0.1", port), b"stats\r\n")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)

@@ -19,10 +19,15 @@ from ..constants import DEFAULT_PORT, MAX_JOB_SIZE_LIMIT, __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from collections.abc import Sequence
     from typing import Final, TextIO
 
     from .runner import Runner
+else:
+    # signal's C core: the same functions, without the enums that take milliseconds
+    # to build at import.
+    import _signal as signal
 
 __all__ = ["EXIT_USAGE", "Options", "UsageError", "main", "parse_args"]
 
@@ -173,11 +178,11 @@ def _set_value(opts: Options, flag: str, value: str, warnings: list[str]) -> Non
 
 
 def _serve(opts: Options, err: TextIO) -> int:
-    # Signals first: a client may signal the server as soon as it can connect.
+    from .sockets import as_socket, bind_listener, unix_path
+
+    # Signals before listening: a client may signal the server once it can connect.
     signals = _Signals()
     try:
-        from .sockets import open_listener, unix_path
-
         port = DEFAULT_PORT if opts.port is None else opts.port
         where = opts.host if unix_path(opts.host) is not None else f"{opts.host}:{port}"
 
@@ -185,14 +190,15 @@ def _serve(opts: Options, err: TextIO) -> int:
             print(f"{PROG}: {line}", file=err, flush=True)
 
         try:
-            listener = open_listener(opts.host, port, warn)
+            raw = bind_listener(opts.host, port, warn)
         except OSError as exc:
             print(f"{PROG}: cannot listen on {where}: {exc}", file=err)
             return 1
         if port == 0 and unix_path(opts.host) is None:  # otherwise nobody would know where
-            where = f"{opts.host}:{listener.getsockname()[1]}"
+            where = f"{opts.host}:{raw.getsockname()[1]}"
             print(f"{PROG}: listening on {where}", file=err, flush=True)
         # Listening: clients can connect while the rest loads.
+        listener = as_socket(raw)
         from .binlog import Binlog, BinlogError, BinlogLocked
         from .runner import Runner
 
@@ -245,8 +251,6 @@ class _Signals:
     """
 
     def __init__(self) -> None:
-        import signal
-
         self.stopping = False
         self.draining = False
         self._runner: Runner | None = None
@@ -263,8 +267,6 @@ class _Signals:
             self.restore()
 
     def attach(self, runner: Runner) -> None:
-        import signal
-
         self._runner = runner
         if self._old:
             self._old_fd = signal.set_wakeup_fd(runner.loop.wakeup_fd, warn_on_full_buffer=False)
@@ -282,8 +284,6 @@ class _Signals:
             self._runner.broker.draining = True
 
     def restore(self) -> None:
-        import signal
-
         if self._old_fd is not None:
             signal.set_wakeup_fd(self._old_fd)
             self._old_fd = None

@@ -305,7 +305,7 @@ class ClientConnection:
             mode = self._mode
             if mode <= _DISCARD_LINE:  # _COMMAND or _DISCARD_LINE
                 if not budget:
-                    outcome = _MORE
+                    outcome = _MORE if pos < end else _STARVED
                     break
                 window_end = min(end, pos + LINE_LIMIT)
                 # Only the first CR counts, and not one in the buffer's last byte.

@@ -15,10 +15,10 @@ runs on either.
 
 from __future__ import annotations
 
+import _thread
 import heapq
 import selectors
 import socket
-import threading
 import time
 from collections import deque
 
@@ -67,7 +67,7 @@ class Loop:
         self._timers: list[TimerHandle] = []
         self._stopping = False
         self._closed = False
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._from_threads: list[Callable[[], None]] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)

@@ -1,13 +1,20 @@
-"""Listening sockets, made the way beanstalkd makes them: TCP, or ``-l unix:PATH``."""
+"""Listening sockets, made the way beanstalkd makes them: TCP, or ``-l unix:PATH``.
+
+:func:`bind_listener` uses only the ``_socket`` extension, so that a server process
+listens before it has imported ``socket`` (and ``enum``, ``selectors``...): clients
+can connect while the rest of the server loads. :func:`as_socket` turns the result
+into a ``socket.socket`` afterwards.
+"""
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
     from typing import Final
 
@@ -15,6 +22,8 @@ __all__ = [
     "BACKLOG",
     "UNIX_PREFIX",
     "UnixSocketFile",
+    "as_socket",
+    "bind_listener",
     "open_listener",
     "unix_path",
     "unix_socket_file",
@@ -31,7 +40,9 @@ def unix_path(host: str) -> str | None:
     return host[len(UNIX_PREFIX) :] if host.startswith(UNIX_PREFIX) else None
 
 
-def open_listener(host: str, port: int, warn: Callable[[str], None] | None = None) -> socket.socket:
+def open_listener(
+    host: str, port: int, warn: Callable[[str], None] | None = None
+) -> socket.socket:
     """A non-blocking socket listening on ``host``/``port`` (or ``unix:PATH``).
 
     TCP: the first address ``host`` resolves to that can be bound, with
@@ -39,19 +50,33 @@ def open_listener(host: str, port: int, warn: Callable[[str], None] | None = Non
     existing socket file at the path is replaced (``warn`` is told), any other file
     there is an error, as with beanstalkd. Raises OSError.
     """
+    return as_socket(bind_listener(host, port, warn))
+
+
+def as_socket(raw: _socket.socket) -> socket.socket:
+    """The ``socket.socket`` for a socket made by :func:`bind_listener`."""
+    import socket
+
+    return socket.socket(raw.family, raw.type, raw.proto, raw.detach())
+
+
+def bind_listener(
+    host: str, port: int, warn: Callable[[str], None] | None = None
+) -> _socket.socket:
+    """:func:`open_listener`, without importing ``socket``."""
     path = unix_path(host)
     if path is not None:
-        return _open_unix(path, warn)
-    infos = socket.getaddrinfo(
-        host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        return _bind_unix(path, warn)
+    infos = _literal_address(host, port) or _socket.getaddrinfo(
+        host or None, port, _socket.AF_UNSPEC, _socket.SOCK_STREAM, 0, _socket.AI_PASSIVE
     )
     error: OSError | None = None
     for family, kind, proto, _, address in infos:
-        sock = socket.socket(family, kind, proto)
+        sock = _socket.socket(family, kind, proto)
         try:
             if os.name != "nt":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             sock.bind(address)
             sock.listen(BACKLOG)
         except OSError as exc:
@@ -64,8 +89,19 @@ def open_listener(host: str, port: int, warn: Callable[[str], None] | None = Non
     raise error or OSError(f"no address to listen on for {host!r}")
 
 
-def _open_unix(path: str, warn: Callable[[str], None] | None) -> socket.socket:
-    family = getattr(socket, "AF_UNIX", None)
+def _literal_address(host: str, port: int) -> list[tuple[int, int, int, str, tuple[str, int]]]:
+    """An IP address needs no resolver (whose first call costs milliseconds)."""
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            _socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return [(family, _socket.SOCK_STREAM, 0, "", (host, port))]
+    return []
+
+
+def _bind_unix(path: str, warn: Callable[[str], None] | None) -> _socket.socket:
+    family = getattr(_socket, "AF_UNIX", None)
     if family is None:  # pragma: no cover - Windows before AF_UNIX support in Python
         raise OSError("unix sockets are not available on this platform")
     try:
@@ -78,7 +114,7 @@ def _open_unix(path: str, warn: Callable[[str], None] | None) -> socket.socket:
         if warn is not None:
             warn(f"removing the existing socket {path} to replace it")
         os.unlink(path)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
     try:
         sock.bind(path)
         sock.listen(BACKLOG)
@@ -118,7 +154,7 @@ class UnixSocketFile:
 
 def unix_socket_file(sock: socket.socket) -> UnixSocketFile | None:
     """A :class:`UnixSocketFile` for ``sock`` if it is a unix socket, else None."""
-    family = getattr(socket, "AF_UNIX", None)
+    family = getattr(_socket, "AF_UNIX", None)
     if family is None or sock.family != family:
         return None
     return UnixSocketFile(sock)
