@@ -93,8 +93,9 @@ def main() -> int:
     if os.environ.get("BEANSTALKD_BIN") or shutil.which("beanstalkd"):
         servers.append(("beanstalkd", None))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.puts:,} puts per flood")
-    header = f"{'server':<20} {'flood puts/s':>13} {'probes':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-    print(header)
+    columns = ("flood puts/s", "probes", "p50 ms", "p99 ms", "max ms")
+    widths = (13, 7, 8, 8, 8)
+    print(f"{'server':<20} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     for name, binary in servers:
         for _ in range(args.rounds):
             server = BeanstalkdProcess(binary=binary)

@@ -30,14 +30,15 @@ from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 sys.path.insert(0, SRC)
+
+from beanstalkm.testing import free_port  # noqa: E402
+
 CACHE = tempfile.mkdtemp(prefix="startup-bench-pycache")
 ENV = {
     **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
     "PYTHONPATH": SRC,
     "PYTHONPYCACHEPREFIX": CACHE,
 }
-
-from beanstalkm.testing import free_port
 
 
 WITHOUT_PACKAGE_INIT = f"""

@@ -40,9 +40,7 @@ def unix_path(host: str) -> str | None:
     return host[len(UNIX_PREFIX) :] if host.startswith(UNIX_PREFIX) else None
 
 
-def open_listener(
-    host: str, port: int, warn: Callable[[str], None] | None = None
-) -> socket.socket:
+def open_listener(host: str, port: int, warn: Callable[[str], None] | None = None) -> socket.socket:
     """A non-blocking socket listening on ``host``/``port`` (or ``unix:PATH``).
 
     TCP: the first address ``host`` resolves to that can be bound, with

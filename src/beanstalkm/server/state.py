@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Final, Protocol
 from ..constants import MAX_JOB_SIZE_LIMIT
 from .model import (
     BURIED,
+    COUNT_BURY,
+    COUNT_KICK,
+    COUNT_RELEASE,
+    COUNT_RESERVE,
+    COUNT_TIMEOUT,
     DELAYED,
+    ID_MASK,
     INVALID,
     NS_PER_SECOND,
     READY,
@@ -32,7 +38,9 @@ from .model import (
     Tube,
     WakeReply,
     compact_heap,
+    heap_entry,
     ns_to_seconds,
+    pack_counts,
 )
 from .swapset import SwapSet
 
@@ -58,6 +66,8 @@ SAFETY_MARGIN_NS: Final = NS_PER_SECOND
 DEFAULT_MAX_JOB_SIZE: Final = 65535
 #: Rebuild a timer heap once it holds this many more entries than can be live.
 _STALE_SLACK: Final = 1024
+#: Creation times are shared by the jobs put within this many nanoseconds.
+_CREATED_GRAIN: Final = 1_000_000
 #: At most this many timer events are handled per tick, so one tick can never spin.
 _MAX_EVENTS_PER_TICK: Final = 100_000
 
@@ -150,6 +160,7 @@ class Broker:
         self.tubes_by_name: dict[bytes, Tube] = {}
         self.jobs: dict[int, Job] = {}
         self.next_id = 1
+        self._created = -_CREATED_GRAIN
         #: Declared body sizes of jobs whose bodies are still arriving.
         self._incoming_sizes: dict[int, int] = {}
 
@@ -168,7 +179,7 @@ class Broker:
         self.total_connections = 0
 
         # Timers: delayed jobs across all tubes, tube unpauses, connection ticks.
-        self._delay_heap: list[tuple[int, int, Job]] = []
+        self._delay_heap: list[int] = []
         self._pause_heap: list[tuple[int, int, Tube]] = []
         self._tick_heap: list[tuple[int, int, Session]] = []
         self._seq = 0
@@ -183,7 +194,7 @@ class Broker:
     def _find_or_make_tube(self, name: bytes) -> Tube:
         tube = self.tubes_by_name.get(name)
         if tube is None:
-            tube = Tube(name)
+            tube = Tube(name, self.jobs)
             self.tubes_by_name[name] = tube
             self.tubes.append(tube)
         return tube
@@ -294,8 +305,15 @@ class Broker:
 
         The id is used up now, even if the put then fails (EXPECTED_CRLF, DRAINING).
         """
-        self.set_producer(session)
-        job = Job(self.next_id, pri, delay, max(ttr, 1), session.use, self.clock())
+        if not session.producer:
+            self.set_producer(session)
+        now = self.clock()
+        created = self._created
+        if not 0 <= now - created < _CREATED_GRAIN:
+            created = self._created = now
+        # Jobs put within the same millisecond share one creation time: one int
+        # object for all of them (``age`` is whole seconds anyway).
+        job = Job(self.next_id, pri, delay, max(ttr, 1), session.use, created)
         self.next_id += 1
         return job
 
@@ -365,7 +383,7 @@ class Broker:
         tube = self._find_or_make_tube(tube_name)
         job = Job(job_id, pri, delay, max(ttr, 1), tube, created_at)
         job.body = body
-        job.reserves, job.timeouts, job.releases, job.buries, job.kicks = counters
+        job.counts = pack_counts(*counters)
         self.jobs[job_id] = job
         tube.refs += 1
         if state == BURIED:
@@ -382,17 +400,14 @@ class Broker:
         if delay_ns:
             deadline = self.clock() + delay_ns
             job.deadline_at = deadline
-            entry = (deadline, job.id, job)
-            job.entry = entry
+            entry = heap_entry(deadline, job)
             heapq.heappush(tube.delay, entry)
             heapq.heappush(self._delay_heap, entry)
             job.state = DELAYED
             tube.delay_count += 1
             self.delayed_count += 1
         else:
-            entry = (job.pri, job.id, job)
-            job.entry = entry
-            heapq.heappush(tube.ready, entry)
+            heapq.heappush(tube.ready, heap_entry(job.pri, job))
             job.state = READY
             tube.ready_count += 1
             self.ready_count += 1
@@ -412,7 +427,7 @@ class Broker:
         self.buried_count += 1
         job.state = BURIED
         job.reserver = None
-        job.buries += 1
+        job.counts += COUNT_BURY
 
     def _remove_ready(self, job: Job) -> None:
         tube = job.tube
@@ -422,7 +437,7 @@ class Broker:
         if job.pri < URGENT_THRESHOLD:
             tube.urgent_count -= 1
             self.urgent_count -= 1
-        compact_heap(tube.ready, tube.ready_count)
+        compact_heap(tube.ready, tube.ready_count, self.jobs)
 
     def _remove_buried(self, job: Job) -> None:
         tube = job.tube
@@ -435,8 +450,8 @@ class Broker:
         job.entry = None
         tube.delay_count -= 1
         self.delayed_count -= 1
-        compact_heap(tube.delay, tube.delay_count)
-        compact_heap(self._delay_heap, self.delayed_count)
+        compact_heap(tube.delay, tube.delay_count, self.jobs)
+        compact_heap(self._delay_heap, self.delayed_count, self.jobs)
 
     def _take_out(self, job: Job) -> bool:
         """Remove a ready, buried or delayed job from its queue; False otherwise."""
@@ -466,7 +481,7 @@ class Broker:
 
     def _reserve_for(self, session: Session, job: Job, now: int) -> None:
         job.tube.reserved_count += 1
-        job.reserves += 1
+        job.counts += COUNT_RESERVE
         job.deadline_at = now + job.ttr * NS_PER_SECOND
         job.state = RESERVED
         session.reserved[job.id] = job
@@ -511,7 +526,7 @@ class Broker:
         self._remove_reserved(session, job)
         job.pri = pri
         job.delay = delay
-        job.releases += 1
+        job.counts += COUNT_RELEASE
         self._enqueue(job, delay * NS_PER_SECOND, bool(delay))
         self.reschedule(session)
         return MSG_RELEASED
@@ -549,7 +564,7 @@ class Broker:
             self._remove_buried(job)
         else:
             self._remove_delayed(job)
-        job.kicks += 1
+        job.counts += COUNT_KICK
         self._enqueue(job, 0, True)
         return True
 
@@ -672,9 +687,11 @@ class Broker:
         """Hand ready jobs to waiting reserves, best job first."""
         now = self.clock()
         waited = self._waited_tubes
+        jobs = self.jobs
         while waited:
-            best: tuple[int, int, Job] | None = None
+            best: int | None = None
             best_tube: Tube | None = None
+            job: Job | None = None
             for tube in waited:
                 if tube.pause_ns:
                     if tube.unpause_at > now:
@@ -683,14 +700,14 @@ class Broker:
                 heap = tube.ready
                 while heap:
                     entry = heap[0]
-                    if entry[2].entry is entry:
+                    candidate = jobs.get(entry & ID_MASK)
+                    if candidate is not None and candidate.entry is entry:
                         if best is None or entry < best:
-                            best, best_tube = entry, tube
+                            best, best_tube, job = entry, tube, candidate
                         break
                     heapq.heappop(heap)
-            if best is None or best_tube is None:
+            if best_tube is None or job is None:
                 return
-            job = best[2]
             heapq.heappop(best_tube.ready)
             job.entry = None
             best_tube.ready_count -= 1
@@ -747,7 +764,7 @@ class Broker:
             if job.deadline_at > now:
                 break
             self.timeouts += 1
-            job.timeouts += 1
+            job.counts += COUNT_TIMEOUT
             self._remove_reserved(session, job)
             self._enqueue(job, 0)
         if should_time_out and session.waiting:
@@ -763,10 +780,12 @@ class Broker:
         """The clock value at which :meth:`tick` next has work, or None."""
         soonest: int | None = None
         heap = self._delay_heap
+        jobs = self.jobs
         while heap:
             entry = heap[0]
-            if entry[2].entry is entry:
-                soonest = entry[0]
+            job = jobs.get(entry & ID_MASK)
+            if job is not None and job.entry is entry:
+                soonest = entry >> 64
                 break
             heapq.heappop(heap)
         pauses = self._pause_heap
@@ -792,13 +811,14 @@ class Broker:
         now = self.clock()
         budget = _MAX_EVENTS_PER_TICK
         heap = self._delay_heap
+        jobs = self.jobs
         while heap and budget:
             entry = heap[0]
-            job = entry[2]
-            if job.entry is not entry:
+            job = jobs.get(entry & ID_MASK)
+            if job is None or job.entry is not entry:
                 heapq.heappop(heap)
                 continue
-            if entry[0] > now:
+            if entry >> 64 > now:
                 break
             heapq.heappop(heap)
             budget -= 1
