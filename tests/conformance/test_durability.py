@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -179,3 +180,35 @@ def test_a_directory_moves_between_the_servers(
     mine, other = observe(own.address), observe(theirs.address)
     differences = [key for key in mine if mine[key] != other[key]]
     assert not differences, [(key, mine[key], other[key]) for key in differences[:5]]
+
+
+def command_of(kind: str) -> list[str]:
+    try:
+        return BeanstalkdProcess(binary=EMBEDDED if kind == "embedded" else None).command
+    except BeanstalkdNotFound as exc:
+        pytest.skip(f"needs the real server: {exc}")
+
+
+@pytest.mark.parametrize(("holder", "other"), [("real", "embedded"), ("embedded", "real")])
+def test_one_server_per_directory(tmp_path: Path, start: Start, holder: str, other: str) -> None:
+    """beanstalkd's lock: a second server on the same directory exits with status 10,
+    whichever of the two holds it."""
+    start(holder, tmp_path)
+    command = command_of(other)
+    result = subprocess.run(
+        [*command, "-p", "0", "-b", str(tmp_path)], capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 10
+    assert b"lock" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["real", "embedded"])
+def test_a_missing_directory_is_refused(tmp_path: Path, kind: str) -> None:
+    command = command_of(kind)
+    result = subprocess.run(
+        [*command, "-p", "0", "-b", str(tmp_path / "missing")],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 10

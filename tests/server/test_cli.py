@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -237,6 +240,28 @@ def test_server_in_your_own_event_loop() -> None:
         return reply
 
     assert asyncio.run(scenario()) == b"INSERTED 1\r\nRESERVED 1 2\r\nhi\r\n"
+
+
+def test_server_in_your_own_event_loop_with_a_binlog_and_a_unix_socket(tmp_path: Path) -> None:
+    short = Path(tempfile.mkdtemp(prefix="bs"))
+    path = short / "s.sock"
+
+    async def session(request: bytes, size: int) -> bytes:
+        server = Server(f"unix:{path}", binlog_dir=str(tmp_path))
+        assert await server.start() == (f"unix:{path}", 0)
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(request)
+        reply = await reader.readexactly(size)
+        writer.close()
+        await server.stop()
+        return reply
+
+    try:
+        assert asyncio.run(session(b"put 0 0 1 2\r\nhi\r\n", 12)) == b"INSERTED 1\r\n"
+        assert not path.exists()  # removed when the server stopped
+        assert asyncio.run(session(b"peek 1\r\n", 15)) == b"FOUND 1 2\r\nhi\r\n"
+    finally:
+        shutil.rmtree(short)
 
 
 def test_process_on_port_zero_says_where_it_listens() -> None:

@@ -66,9 +66,15 @@ _LOCKED: set[str] = set()
 class BinlogError(Exception):
     """The binlog directory cannot be used (missing, unreadable, locked...)."""
 
+    #: The exit status of a server that cannot start because of it.
+    exit_status = 1
+
 
 class BinlogLocked(BinlogError):
-    """Another server (beanstalkd or embedded) is using the binlog directory."""
+    """The binlog directory cannot be locked: another server (beanstalkd or embedded)
+    uses it, or it cannot be opened. Exit status 10, as with beanstalkd."""
+
+    exit_status = 10
 
 
 class LogFile:
@@ -191,7 +197,7 @@ class Binlog:
         try:
             fd = os.open(os.path.join(directory, "lock"), os.O_WRONLY | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise BinlogError(f"failed to lock binlog directory {directory}: {exc}") from None
+            raise BinlogLocked(f"failed to lock binlog directory {directory}: {exc}") from None
         try:
             _lock_file(fd)
         except OSError as exc:
@@ -245,7 +251,8 @@ class Binlog:
             if problem is not None:
                 problem.skipped = max(0, end - problem.offset)
                 if seq == newest:
-                    self._report(f"{path}: {problem} (the end of the log, cut short)")
+                    # Where a crash in the middle of a write leaves the log.
+                    self._report(f"{path}: {problem}; the newest file ends there")
                 else:
                     self._report(f"{path}: {problem}; the file is damaged and left alone")
                     continue

@@ -34,8 +34,6 @@ __all__ = ["EXIT_USAGE", "Options", "UsageError", "main", "parse_args"]
 PROG: Final = "beanstalkm serve"
 #: Exit status for a bad command line; beanstalkd uses the same.
 EXIT_USAGE: Final = 5
-#: Exit status when the binlog directory is locked by another server (beanstalkd's).
-EXIT_LOCKED: Final = 10
 # The defaults, repeated here so that parsing imports nothing (checked by the tests).
 _DEFAULT_MAX_JOB_SIZE: Final = 65535
 _DEFAULT_FSYNC_MS: Final = 50
@@ -199,7 +197,7 @@ def _serve(opts: Options, err: TextIO) -> int:
             print(f"{PROG}: listening on {where}", file=err, flush=True)
         # Listening: clients can connect while the rest loads.
         listener = as_socket(raw)
-        from .binlog import Binlog, BinlogError, BinlogLocked
+        from .binlog import Binlog, BinlogError
         from .runner import Runner
 
         if opts.verbose:
@@ -226,12 +224,9 @@ def _serve(opts: Options, err: TextIO) -> int:
         try:
             try:
                 runner.open()
-            except BinlogLocked as exc:
-                warn(str(exc))
-                return EXIT_LOCKED
             except BinlogError as exc:
                 warn(str(exc))
-                return 1
+                return exc.exit_status
             signals.attach(runner)
             if not signals.stopping:
                 runner.run()
