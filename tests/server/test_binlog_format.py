@@ -18,17 +18,18 @@ from beanstalkm.server.model import BURIED, INVALID, READY
 
 NS = 1_000_000_000
 CREATED = 1_700_000_000 * NS
-#: id, pri, delay, ttr, created_at, deadline_at, reserves, timeouts, releases, buries,
-#: kicks, state
-FIELDS = (7, 100, 0, 60 * NS, CREATED, 0, 1, 0, 2, 0, 3, READY)
+#: id, pri, delay, ttr, created_at, deadline_at, (reserves, timeouts, releases, buries,
+#: kicks), state
+FIELDS = (7, 100, 0, 60 * NS, CREATED, 0, (1, 0, 2, 0, 3), READY)
 
 
-def beanstalkd_record(
-    name: bytes, body: bytes, fields: tuple[int, ...], size: int | None = None
-) -> bytes:
+Fields = tuple[int, int, int, int, int, int, tuple[int, int, int, int, int], int]
+
+
+def beanstalkd_record(name: bytes, body: bytes, fields: Fields, size: int | None = None) -> bytes:
     """A record as beanstalkd 1.12 writes it: zero padding, no checks. A short one
     (no ``name``) gives the body ``size``."""
-    job_id, pri, delay, ttr, created, deadline, res, tmo, rel, bur, kic, state = fields
+    job_id, pri, delay, ttr, created, deadline, (res, tmo, rel, bur, kic), state = fields
     size = len(body) if size is None else size
     jobrec = JOBREC.pack(
         job_id, pri, 0, delay, ttr, size, 0, created, deadline, res, tmo, rel, bur, kic,
@@ -40,8 +41,8 @@ def beanstalkd_record(
 def test_full_and_short_records_read_back() -> None:
     data = (
         FILE_HEADER
-        + encode_full(b"emails", b"hello\r\n", FIELDS)
-        + encode_short(7, (*FIELDS[:-1], BURIED))
+        + encode_full(b"emails", b"hello\r\n", *FIELDS)
+        + encode_short(7, *FIELDS[:-1], BURIED)
     )
     records, problem = parse_file(data + bytes(1000))  # preallocated zeros end it
     assert problem is None
@@ -74,7 +75,7 @@ def test_records_without_checks_as_beanstalkd_writes_them_are_read() -> None:
 
 def test_the_layout_is_beanstalkds_jobrec() -> None:
     # 80 bytes: C's struct with its padding; the fields at beanstalkd's offsets.
-    record = encode_short(3, FIELDS)
+    record = encode_short(3, *FIELDS)
     assert len(record) == SHORT_RECORD_SIZE == 84
     jobrec = record[4:]
     assert struct.unpack_from("=Q", jobrec, 0) == (7,)
@@ -90,7 +91,7 @@ def damage(data: bytes, offset: int, value: int) -> bytes:
     return data[:offset] + bytes([value]) + data[offset + 1 :]
 
 
-GOOD = encode_full(b"t", b"body\r\n", FIELDS)
+GOOD = encode_full(b"t", b"body\r\n", *FIELDS)
 JOBREC_AT = 4 + 4 + 1  # header, name length, name
 
 

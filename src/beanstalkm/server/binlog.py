@@ -307,11 +307,50 @@ class Binlog:
         """Log the job as it is now: a full record the first time, else a short one."""
         if self.failed:
             return
+        self._log(job)
+        if self._total > 3 * self._alive:
+            self._compact()
+
+    def _log(self, job: Job) -> None:
+        offset = self._wall_offset
+        deadline = job.deadline_at
         log_file = job.log_file
         if log_file is None:
-            self._write_full(job)
+            name = job.tube.name
+            record = fmt.encode_full(
+                name,
+                job.body,
+                job.id,
+                job.pri,
+                job.delay * NS_PER_SECOND,
+                job.ttr * NS_PER_SECOND,
+                job.created_at + offset,
+                deadline + offset if deadline else 0,
+                _counts(job),
+                job.state,
+            )
+            self._append(record)
+            cur = self._cur
+            assert cur is not None
+            job.log_file = cur
+            cur.refs += 1
+            cur.ids.append(job.id)
+            self._owed += _SHORT
+            self._alive += len(record) + _SHORT
         else:
-            self._append(self._short(job))
+            self._append(
+                fmt.encode_short(
+                    len(job.body),
+                    job.id,
+                    job.pri,
+                    job.delay * NS_PER_SECOND,
+                    job.ttr * NS_PER_SECOND,
+                    job.created_at + offset,
+                    deadline + offset if deadline else 0,
+                    _counts(job),
+                    job.state,
+                )
+            )
             if job.state == INVALID:
                 job.log_file = None
                 self._owed -= _SHORT
@@ -319,40 +358,6 @@ class Binlog:
                 log_file.refs -= 1
                 if log_file.refs == 0 and log_file is self._files[0]:
                     self._collect()
-        self._compact()
-
-    def _write_full(self, job: Job) -> None:
-        record = fmt.encode_full(job.tube.name, job.body, self._fields(job))
-        self._append(record)
-        cur = self._cur
-        assert cur is not None
-        job.log_file = cur
-        cur.refs += 1
-        cur.ids.append(job.id)
-        self._owed += _SHORT
-        self._alive += len(record) + _SHORT
-
-    def _fields(
-        self, job: Job
-    ) -> tuple[int, int, int, int, int, int, int, int, int, int, int, int]:
-        offset = self._wall_offset
-        return (
-            job.id,
-            job.pri,
-            job.delay * NS_PER_SECOND,
-            job.ttr * NS_PER_SECOND,
-            job.created_at + offset,
-            job.deadline_at + offset if job.deadline_at else 0,
-            job.reserves,
-            job.timeouts,
-            job.releases,
-            job.buries,
-            job.kicks,
-            job.state,
-        )
-
-    def _short(self, job: Job) -> bytes:
-        return fmt.encode_short(len(job.body), self._fields(job))
 
     def _append(self, record: bytes) -> None:
         cur = self._cur
@@ -489,7 +494,8 @@ class Binlog:
             head.refs -= 1
             self._alive -= size + _SHORT
             self._owed -= _SHORT
-            self._write_full(job)
+            job.log_file = None  # written again in full, in the current file
+            self._log(job)
             self.migrated += 1
             moves -= 1
             if head.refs == 0:
@@ -608,6 +614,17 @@ class Binlog:
         return os.path.join(self.directory, f"{_FILE_PREFIX}{seq}")
 
 
+def _counts(job: Job) -> tuple[int, int, int, int, int]:
+    """reserves, timeouts, releases, buries, kicks."""
+    counts = job.counts
+    if not counts:
+        return _NO_COUNTS
+    return job.reserves, job.timeouts, job.releases, job.buries, job.kicks
+
+
+_NO_COUNTS: Final = (0, 0, 0, 0, 0)
+
+
 def _lock_file(fd: int) -> None:
     """Take the lock beanstalkd takes (``fcntl`` F_SETLK on the whole file)."""
     if sys.platform == "win32":
@@ -621,16 +638,11 @@ def _lock_file(fd: int) -> None:
 
 
 def _preallocate(fd: int, size: int) -> None:
-    fallocate = getattr(os, "posix_fallocate", None)
-    if fallocate is not None:
-        try:
-            fallocate(fd, 0, size)
-            return
-        except OSError as exc:
-            if exc.errno not in (95, 22):  # EOPNOTSUPP, EINVAL: not on this filesystem
-                raise
-    # Zeros, as beanstalkd writes them: the space is really taken.
-    zeros = bytes(_PAGE * 16)
+    """Write ``size`` zeros, as beanstalkd does: the space is really taken, so later
+    records cannot meet a full disk. (``posix_fallocate`` is quicker here, but leaves
+    extents that every fdatasync then has to convert: a third fewer puts per second
+    with ``-f0``.)"""
+    zeros = bytes(min(size, 1 << 16))
     left = size
     while left > 0:
         left -= os.write(fd, zeros[: min(left, len(zeros))])

@@ -66,6 +66,7 @@ JOBREC_SIZE: Final = JOBREC.size
 SHORT_RECORD_SIZE: Final = NAME_LENGTH_SIZE + JOBREC_SIZE
 _IMMUTABLE = struct.Struct("=Qqiq")
 MARK: Final = b"bm\x01"
+_SHORT_PREFIX: Final = NAME_LENGTH.pack(0)
 _NO_MARK: Final = b"\0\0\0"
 #: beanstalkd's MAX_TUBE_NAME_LEN - 1.
 _MAX_NAME: Final = 200
@@ -93,27 +94,29 @@ def full_record_size(name: bytes, body: bytes) -> int:
 def encode_full(
     name: bytes,
     body: bytes,
-    fields: tuple[int, int, int, int, int, int, int, int, int, int, int, int],
+    job_id: int,
+    pri: int,
+    delay: int,
+    ttr: int,
+    created_at: int,
+    deadline_at: int,
+    counts: tuple[int, int, int, int, int],
+    state: int,
 ) -> bytes:
-    """A full record. ``fields``: id, pri, delay, ttr, created_at, deadline_at,
-    reserves, timeouts, releases, buries, kicks, state (times in nanoseconds)."""
-    (job_id, pri, delay, ttr, created, deadline, res, tmo, rel, bur, kic, state) = fields
+    """A full record. Times in nanoseconds; ``counts``: reserves, timeouts,
+    releases, buries, kicks."""
     size = len(body)
     jobrec = JOBREC.pack(
         job_id,
         pri,
-        immutable_check(job_id, ttr, size, created),
+        zlib.crc32(_IMMUTABLE.pack(job_id, ttr, size, created_at)),
         delay,
         ttr,
         size,
         zlib.crc32(body, zlib.crc32(name)),
-        created,
-        deadline,
-        res,
-        tmo,
-        rel,
-        bur,
-        kic,
+        created_at,
+        deadline_at,
+        *counts,
         state,
         MARK,
     )
@@ -122,25 +125,27 @@ def encode_full(
 
 def encode_short(
     body_size: int,
-    fields: tuple[int, int, int, int, int, int, int, int, int, int, int, int],
+    job_id: int,
+    pri: int,
+    delay: int,
+    ttr: int,
+    created_at: int,
+    deadline_at: int,
+    counts: tuple[int, int, int, int, int],
+    state: int,
 ) -> bytes:
-    """A short record (same ``fields`` as :func:`encode_full`)."""
-    (job_id, pri, delay, ttr, created, deadline, res, tmo, rel, bur, kic, state) = fields
-    return b"\0\0\0\0" + JOBREC.pack(
+    """A short record (the same fields as :func:`encode_full`, no tube or body)."""
+    return _SHORT_PREFIX + JOBREC.pack(
         job_id,
         pri,
-        immutable_check(job_id, ttr, body_size, created),
+        zlib.crc32(_IMMUTABLE.pack(job_id, ttr, body_size, created_at)),
         delay,
         ttr,
         body_size,
         0,
-        created,
-        deadline,
-        res,
-        tmo,
-        rel,
-        bur,
-        kic,
+        created_at,
+        deadline_at,
+        *counts,
         state,
         MARK,
     )
