@@ -10,10 +10,13 @@ import errno
 import os
 import re
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
+from beanstalkm.server import ServerThread
 from beanstalkm.server import binlog as binlog_module
 from beanstalkm.server.binlog import Binlog, BinlogLocked
 from beanstalkm.server.binlog_format import SHORT_RECORD_SIZE, parse_file
@@ -386,3 +389,69 @@ def test_a_full_disk_refuses_puts_and_keeps_deletes(
     assert node.broker.jobs == {}
     assert node.reports == []
     node.close()
+
+
+def test_a_failed_write_acknowledges_nothing_and_stops_the_server(
+    wal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error: the put's reply is never sent, every connection is dropped, and
+    the server stops; what was logged before is still there."""
+    server = ServerThread(binlog_dir=str(wal), binlog_size=SMALL)
+    address = server.start()
+    runner = server.runner
+    assert runner is not None
+    binlog = runner.service.binlog
+    assert binlog is not None
+    with socket.create_connection(address, timeout=5) as client:
+        client.sendall(b"put 0 0 10 4\r\nkept\r\n")
+        assert client.recv(64) == b"INSERTED 1\r\n"
+        cur = binlog._cur
+        assert cur is not None
+        failing_fd = cur.fd
+        real_write = os.write
+
+        def write(fd: int, data: bytes | memoryview) -> int:
+            if fd == failing_fd:
+                raise OSError(errno.EIO, "Input/output error")
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", write)
+        client.sendall(b"put 0 0 10 4\r\nlost\r\n")
+        try:
+            reply = client.recv(64)
+        except ConnectionResetError:
+            reply = b""
+        assert reply == b""
+    thread = server._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive()
+    assert runner.failed
+    monkeypatch.undo()
+    server.stop()
+    node = Node(wal)
+    assert sorted(node.broker.jobs) == [1]
+    node.close()
+
+
+def test_a_running_server_fsyncs_within_the_interval(wal: Path) -> None:
+    """-f MS: what was written is fsynced at most MS ms later, even if nothing else
+    is written (the server arms a timer for it)."""
+    server = ServerThread(binlog_dir=str(wal), fsync_ms=1000)
+    address = server.start()
+    runner = server.runner
+    assert runner is not None
+    binlog = runner.service.binlog
+    assert binlog is not None
+    try:
+        with socket.create_connection(address, timeout=5) as client:
+            client.sendall(b"put 0 0 10 1\r\nx\r\nput 0 0 10 1\r\ny\r\n")
+            data = b""
+            while data.count(b"\r\n") < 2:
+                data += client.recv(64)
+        deadline = time.monotonic() + 10
+        while binlog.sync_due() is not None:
+            assert time.monotonic() < deadline, "never synced"
+            time.sleep(0.02)
+    finally:
+        server.stop()

@@ -543,15 +543,12 @@ class Binlog:
         assert cur.fd is not None
         data = self._buf
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(cur.fd, view)
-                view = view[written:]
-            view.release()
+            # A regular file takes it all in one write; a short one goes on.
+            while data:
+                del data[: os.write(cur.fd, data)]
         except OSError as exc:
             self._fail(exc)
             return
-        data.clear()
         self.pending = False
         self._unsynced = True
         if self.fsync_ms is not None and (
