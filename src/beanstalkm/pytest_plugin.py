@@ -81,21 +81,25 @@ class BeanstalkdServer:
         self._real: BeanstalkdProcess | None = None
         self._embedded: ServerThread | None = None
         if kind == "real":
-            from .testing import BeanstalkdNotFound, BeanstalkdProcess
+            from .testing import UNIX_PREFIX, BeanstalkdNotFound, BeanstalkdProcess
 
+            # A unix socket asked for with -l: the process must be told, to wait for it.
+            unix = [a for a in self.args if a.startswith(UNIX_PREFIX)]
             try:
-                self._real = BeanstalkdProcess(self.args)
+                if unix:
+                    self._real = BeanstalkdProcess(self.args, host=unix[-1])
+                else:
+                    self._real = BeanstalkdProcess(self.args)
             except BeanstalkdNotFound as exc:
                 pytest.fail(f"--beanstalkd=real, but {exc}", pytrace=False)
         else:
             from .server import ServerThread
-            from .server.cli import UsageError, parse_args
+            from .server.cli import UsageError
 
             try:
-                opts = parse_args(self.args)
+                self._embedded = ServerThread.from_args(self.args)
             except UsageError as exc:
                 pytest.fail(f"embedded beanstalkd: {exc}", pytrace=False)
-            self._embedded = ServerThread(opts.host, opts.port or 0, max_job_size=opts.max_job_size)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -118,13 +122,14 @@ class BeanstalkdServer:
         return server.start()
 
     def stop(self) -> None:
-        """Stop the server; every job is lost (no binlog)."""
+        """Stop the server; without ``-b``, every job is lost."""
         server = self._real or self._embedded
         if server is not None:
             server.stop()
 
     def restart(self) -> tuple[str, int]:
-        """Stop and start again, empty, on the same port."""
+        """Stop and start again on the same address: empty, or with ``-b`` the jobs
+        the binlog restores."""
         server = self._real or self._embedded
         assert server is not None
         return server.restart()

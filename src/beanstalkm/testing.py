@@ -17,9 +17,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-__all__ = ["EMBEDDED", "BeanstalkdNotFound", "BeanstalkdProcess", "beanstalkd_process", "free_port"]
+__all__ = [
+    "EMBEDDED",
+    "UNIX_PREFIX",
+    "BeanstalkdNotFound",
+    "BeanstalkdProcess",
+    "beanstalkd_process",
+    "connect",
+    "free_port",
+]
 
 LOOPBACK = "127.0.0.1"
+#: A host of ``unix:/path/to/socket`` means a unix socket, as in beanstalkd's ``-l``.
+UNIX_PREFIX = "unix:"
 
 
 class BeanstalkdNotFound(RuntimeError):
@@ -34,14 +44,35 @@ def free_port(host: str = LOOPBACK) -> int:
         return port
 
 
-def _wait_until_listening(
-    host: str, port: int, proc: subprocess.Popen[bytes], deadline: float
+def connect(address: tuple[str, int], timeout: float | None = None) -> socket.socket:
+    """A socket connected to ``(host, port)``, or to ``("unix:/path", 0)``."""
+    host, port = address
+    if host.startswith(UNIX_PREFIX):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(host[len(UNIX_PREFIX) :])
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def _wait_until_serving(
+    address: tuple[str, int], proc: subprocess.Popen[bytes], deadline: float
 ) -> bool:
+    # Served, not just connected: servers listen before they are done starting (before
+    # their signal handlers are in place, or their binlog is read). ``quit`` is the one
+    # command no statistic counts; the server answers it by closing the connection.
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return True
+        with contextlib.suppress(OSError), connect(address, timeout=0.5) as sock:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            sock.sendall(b"quit\r\n")
+            if sock.recv(64) == b"":
+                return True
         time.sleep(0.005)
     return False
 
@@ -51,13 +82,15 @@ EMBEDDED: Final = (sys.executable, "-m", "beanstalkm.server")
 
 
 class BeanstalkdProcess:
-    """A ``beanstalkd`` child process on a free loopback port.
+    """A ``beanstalkd`` child process on a free loopback port, or on a unix socket.
 
-    ``args`` are extra command-line flags (for example ``["-z", "1024"]``).
-    ``binary`` is the program: by default the real ``beanstalkd``; pass
-    :data:`EMBEDDED` (a command as a sequence) to run beanstalkm's embedded server in a
-    process of its own. :meth:`restart` stops the server and starts a new one on the
-    same port.
+    ``args`` are extra command-line flags (for example ``["-z", "1024"]``, or
+    ``["-b", directory]`` for a binlog). ``host`` may be ``unix:/path/to/socket``:
+    the server then listens there (the port is 0). ``binary`` is the program: by
+    default the real ``beanstalkd``; pass :data:`EMBEDDED` (a command as a sequence)
+    to run beanstalkm's embedded server in a process of its own. :meth:`restart`
+    stops the server and starts a new one on the same address; :meth:`kill` stops it
+    as a crash would.
     """
 
     def __init__(
@@ -80,17 +113,25 @@ class BeanstalkdProcess:
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
+    @property
+    def unix_path(self) -> str | None:
+        """The socket's path when listening on a unix socket, else None."""
+        host = self.host
+        return host[len(UNIX_PREFIX) :] if host.startswith(UNIX_PREFIX) else None
+
     def start(self, timeout: float = 10.0) -> tuple[str, int]:
         """Start the server and wait until it accepts connections."""
         deadline = time.monotonic() + timeout
-        fixed_port = self.port != 0
+        unix = self.unix_path is not None
+        fixed_port = self.port != 0 or unix
         while True:
             port = self.port if fixed_port else free_port(self.host)
-            cmd = [*self.command, "-l", self.host, "-p", str(port), *self.args]
+            where = ["-l", self.host] if unix else ["-l", self.host, "-p", str(port)]
+            cmd = [*self.command, *where, *self.args]
             proc = subprocess.Popen(
                 cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_child_env()
             )
-            if _wait_until_listening(self.host, port, proc, deadline):
+            if _wait_until_serving((self.host, port), proc, deadline):
                 self.proc, self.port = proc, port
                 return self.address
             # Lost the race for the port to another process, or too slow: try again.
@@ -104,6 +145,15 @@ class BeanstalkdProcess:
         """Stop the server (SIGTERM, then SIGKILL after two seconds)."""
         if self.proc is not None:
             _stop(self.proc)
+            self.proc = None
+
+    def kill(self) -> None:
+        """Stop the server with SIGKILL, as a crash would: nothing is cleaned up."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            if self.proc.stderr:
+                self.proc.stderr.close()
             self.proc = None
 
     def restart(self) -> tuple[str, int]:

@@ -1,4 +1,5 @@
-"""Every conformance test runs twice: against real beanstalkd 1.12 and the embedded server.
+"""Every conformance test runs against real beanstalkd 1.12 and the embedded server,
+each without and with a binlog (``-b``, in a fresh directory).
 
 Each test gets a fresh server. Tests send bytes and compare the exact bytes that come
 back, so anything that passes here behaves the same on both servers.
@@ -8,23 +9,29 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from beanstalkm.server import ServerThread
-from beanstalkm.server.cli import parse_args
 from beanstalkm.testing import BeanstalkdNotFound, BeanstalkdProcess
 
 from .wire import Wire, wait_until
 
-SERVER_KINDS = ["beanstalkd", "embedded"]
+SERVER_KINDS = ["beanstalkd", "embedded", "beanstalkd-b", "embedded-b"]
+#: The binlog file size the ``-b`` runs use: beanstalkd writes every file out in full.
+BINLOG_SIZE = 65536
 
 
 class Target:
     """A running server under test."""
 
-    def __init__(self, kind: str, args: Sequence[str]) -> None:
+    def __init__(self, kind: str, args: Sequence[str], binlog_dir: Path | None = None) -> None:
         self.kind = kind
+        #: The server logs to a binlog (``-b``).
+        self.binlog = binlog_dir is not None
+        if binlog_dir is not None:
+            args = [*args, "-b", str(binlog_dir), "-s", str(BINLOG_SIZE)]
         self._real: BeanstalkdProcess | None = None
         self._embedded: ServerThread | None = None
         if kind == "beanstalkd":
@@ -34,8 +41,7 @@ class Target:
                 pytest.skip(f"real server not available: {exc}")
             self.address = self._real.start()
         else:
-            opts = parse_args(list(args))
-            self._embedded = ServerThread(max_job_size=opts.max_job_size)
+            self._embedded = ServerThread.from_args(args)
             self.address = self._embedded.start()
 
     def enter_drain_mode(self) -> None:
@@ -55,12 +61,16 @@ class Target:
 
 
 @pytest.fixture(params=SERVER_KINDS)
-def start_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Target]]:
+def start_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Target]]:
     """Start a server of this run's kind with beanstalkd flags, e.g. ``["-z", "10"]``."""
     started: list[Target] = []
+    kind, _, binlog = str(request.param).partition("-")
 
     def start(args: Sequence[str] = ()) -> Target:
-        target = Target(request.param, args)
+        directory = tmp_path_factory.mktemp("binlog") if binlog else None
+        target = Target(kind, args, directory)
         started.append(target)
         return target
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Callable
+
+import pytest
 
 from .wire import Wire, first_to_receive, wait_until
 
@@ -74,6 +78,30 @@ def test_closing_releases_reserved_jobs(connect: Callable[[], Wire]) -> None:
     other.ask(b"reserve-with-timeout 2\r\n", b"RESERVED 1 1\r\nx\r\n")
     stats = other.stats(b"stats-job 1\r\n")
     assert (stats["reserves"], stats["releases"], stats["timeouts"]) == ("2", "0", "0")
+
+
+@pytest.mark.parametrize("how", ["close", "quit", "reset"])
+def test_a_finished_connection_is_gone_before_the_next_command_is_answered(
+    connect: Callable[[], Wire], how: str
+) -> None:
+    """Its tubes and reservations go before anything another connection sends after
+    it finished is answered, every time (clients' own test suites rely on it)."""
+    observer = connect()
+    observer.ask(b"put 0 0 100 1\r\nx\r\n", b"INSERTED 1\r\n")
+    for round_ in range(30):
+        tube = b"gone%d" % round_
+        client = connect()
+        client.ask(b"use %s\r\nreserve\r\n" % tube, b"USING %s\r\nRESERVED 1 1\r\nx\r\n" % tube)
+        if how == "quit":
+            client.send(b"quit\r\n")
+            client.expect_closed()
+        elif how == "reset":
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+        else:
+            client.close()
+        observer.ask(b"list-tubes\r\n", b"OK 14\r\n---\n- default\n\r\n")
+        observer.ask(b"peek-ready\r\n", b"FOUND 1 1\r\nx\r\n")
 
 
 def test_quit_releases_reserved_jobs_to_a_waiting_worker(connect: Callable[[], Wire]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from .conftest import Target
 from .wire import Wire, parse_yaml_map
 
 
@@ -188,14 +189,16 @@ def test_reserve_job_ignores_pause(wire: Wire) -> None:
     wire.ask(b"pause-tube default 100\r\nreserve-job 1\r\n", b"PAUSED\r\nRESERVED 1 1\r\na\r\n")
 
 
-def test_stats_job_layout(wire: Wire) -> None:
+def test_stats_job_layout(server: Target, wire: Wire) -> None:
     wire.ask(b"use jobs.v1\r\n", b"USING jobs.v1\r\n")
     put(wire, 100, b"payload", ttr=30)
     wire.ask(b"watch jobs.v1\r\nreserve\r\n", b"WATCHING 2\r\nRESERVED 1 7\r\npayload\r\n")
+    # "file" is the binlog file holding the job: the first one, or none without -b.
+    file = b"1" if server.binlog else b"0"
     body = (
         b"---\nid: 1\ntube: jobs.v1\nstate: reserved\npri: 100\nage: 0\ndelay: 0\nttr: 30\n"
-        b"time-left: 29\nfile: 0\nreserves: 1\ntimeouts: 0\nreleases: 0\nburies: 0\nkicks: 0\n"
-    )
+        b"time-left: 29\nfile: %s\nreserves: 1\ntimeouts: 0\nreleases: 0\nburies: 0\nkicks: 0\n"
+    ) % file
     wire.ask(b"stats-job 1\r\n", b"OK %d\r\n%s\r\n" % (len(body), body))
     wire.ask(b"stats-job 2\r\n", b"NOT_FOUND\r\n")
 

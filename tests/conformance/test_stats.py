@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .conftest import Target
+from .conftest import BINLOG_SIZE, Target
 from .wire import PROCESS_KEYS, STATS_FORMAT, Wire, check_stats_format, parse_yaml_map
 
 
@@ -14,7 +14,7 @@ def test_stats_layout(wire: Wire) -> None:
     check_stats_format(body)
 
 
-def test_stats_of_a_fresh_server(wire: Wire) -> None:
+def test_stats_of_a_fresh_server(server: Target, wire: Wire) -> None:
     stats = wire.stats()
     expected = {key: "0" for key, _ in STATS_FORMAT}
     expected.update(
@@ -27,6 +27,9 @@ def test_stats_of_a_fresh_server(wire: Wire) -> None:
             "draining": "false",
         }
     )
+    if server.binlog:  # a fresh directory: the first file is the oldest and the current one
+        expected["binlog-oldest-index"] = expected["binlog-current-index"] = "1"
+        expected["binlog-max-size"] = str(BINLOG_SIZE)
     for key in (*PROCESS_KEYS, "hostname", "os", "platform"):
         expected[key] = stats[key]
     assert stats == expected

@@ -11,6 +11,8 @@ import socket
 import time
 from collections.abc import Callable
 
+from beanstalkm.testing import connect
+
 DEFAULT_TIMEOUT = 3.0
 
 #: The keys of 1.12's ``stats`` reply, in order, with the form of each value.
@@ -81,12 +83,14 @@ PROCESS_KEYS = frozenset(
 
 
 class Wire:
-    """One raw TCP connection to the server under test."""
+    """One raw connection to the server under test (TCP, or a unix socket for an
+    address ``("unix:/path", 0)``)."""
 
     def __init__(self, address: tuple[str, int], timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
-        self.sock = socket.create_connection(address, timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = connect(address, timeout=timeout)
+        if self.sock.family != getattr(socket, "AF_UNIX", None):
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._pending = b""
 
     def close(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -86,11 +89,9 @@ def test_oversized_max_job_size_is_capped_with_a_warning() -> None:
         (["-p", "http"], "invalid port for -p: 'http'"),
         (["-p", "70000"], "invalid port for -p: '70000'"),
         (["-z", "-1"], "invalid size for -z: '-1'"),
-        (["-b", "/var/lib/beanstalkd"], "-b: no binlog in the embedded server"),
-        (["-b"], "-b: no binlog"),
-        (["-F"], "-F: no binlog"),
-        (["-f", "0"], "-f: no binlog"),
-        (["-s", "1"], "-s: no binlog"),
+        (["-b"], "flag requires an argument: -b"),
+        (["-f", "-1"], "invalid size for -f: '-1'"),
+        (["-s", "1k"], "invalid size for -s: '1k'"),
         (["-u", "nobody"], "-u: the embedded server does not change user"),
     ],
 )
@@ -99,10 +100,39 @@ def test_bad_command_lines(argv: list[str], message: str) -> None:
         parse_args(argv)
 
 
+def test_binlog_flags() -> None:
+    opts = parse_args(["-b", "/var/lib/beanstalkd", "-f", "0", "-s4096"])
+    assert (opts.binlog_dir, opts.fsync_ms, opts.binlog_size) == ("/var/lib/beanstalkd", 0, 4096)
+    # The last of -f and -F wins, as in beanstalkd.
+    assert parse_args(["-f10", "-F"]).fsync_ms is None
+    assert parse_args(["-F", "-f10"]).fsync_ms == 10
+    assert parse_args([]).fsync_ms == 50
+
+
+def test_removed_flags_only_warn_as_in_beanstalkd() -> None:
+    assert parse_args(["-c", "-n"]).warnings == (
+        "-c flag was removed. binlog is always compacted.",
+        "-n flag was removed. binlog is always compacted.",
+    )
+
+
+def test_parsing_defaults_match_the_server() -> None:
+    # cli.py repeats them so that parsing imports nothing else.
+    from beanstalkm.server.binlog import DEFAULT_FILE_SIZE, DEFAULT_FSYNC_MS
+    from beanstalkm.server.state import DEFAULT_MAX_JOB_SIZE
+
+    opts = parse_args([])
+    assert (opts.max_job_size, opts.fsync_ms, opts.binlog_size) == (
+        DEFAULT_MAX_JOB_SIZE,
+        DEFAULT_FSYNC_MS,
+        DEFAULT_FILE_SIZE,
+    )
+
+
 def test_main_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-b", "/tmp"]) == EXIT_USAGE
+    assert main(["-u", "nobody"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "beanstalkm serve: -b: no binlog" in err
+    assert "beanstalkm serve: -u: the embedded server does not change user" in err
     assert "Usage:" in err
 
 
@@ -110,7 +140,8 @@ def test_main_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-h"]) == 0
     assert "-z BYTES" in capsys.readouterr().out
     assert main(["-v"]) == 0
-    assert capsys.readouterr().out.startswith("beanstalkm-server 1.12+beanstalkm+")
+    # beanstalkd prints "beanstalkd 1.12": the same first words.
+    assert capsys.readouterr().out.startswith("beanstalkd 1.12 (beanstalkm ")
 
 
 def test_main_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,6 +242,28 @@ def test_server_in_your_own_event_loop() -> None:
     assert asyncio.run(scenario()) == b"INSERTED 1\r\nRESERVED 1 2\r\nhi\r\n"
 
 
+def test_server_in_your_own_event_loop_with_a_binlog_and_a_unix_socket(tmp_path: Path) -> None:
+    short = Path(tempfile.mkdtemp(prefix="bs"))
+    path = short / "s.sock"
+
+    async def session(request: bytes, size: int) -> bytes:
+        server = Server(f"unix:{path}", binlog_dir=str(tmp_path))
+        assert await server.start() == (f"unix:{path}", 0)
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(request)
+        reply = await reader.readexactly(size)
+        writer.close()
+        await server.stop()
+        return reply
+
+    try:
+        assert asyncio.run(session(b"put 0 0 1 2\r\nhi\r\n", 12)) == b"INSERTED 1\r\n"
+        assert not path.exists()  # removed when the server stopped
+        assert asyncio.run(session(b"peek 1\r\n", 15)) == b"FOUND 1 2\r\nhi\r\n"
+    finally:
+        shutil.rmtree(short)
+
+
 def test_process_on_port_zero_says_where_it_listens() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "beanstalkm.server", "-p", "0"], stderr=subprocess.PIPE
@@ -223,4 +276,52 @@ def test_process_on_port_zero_says_where_it_listens() -> None:
         assert ask(("127.0.0.1", port), b"list-tube-used\r\n") == b"USING default\r\n"
     finally:
         proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+
+
+# ------------------------------------------------------------------ start-up
+
+
+def test_serving_imports_only_what_it_needs() -> None:
+    """Beyond the package itself, the command line imports nothing of the client,
+    nor asyncio or logging (which alone take longer than beanstalkd takes to start)."""
+    script = (
+        "import sys, beanstalkm\n"
+        "before = set(sys.modules)\n"
+        "import beanstalkm.server.cli, beanstalkm.server.runner, beanstalkm.server.binlog\n"
+        "print('\\n'.join(sorted(set(sys.modules) - before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(result.stdout.split())
+    assert "beanstalkm.server.runner" in loaded
+    unwanted = {"asyncio", "logging", "dataclasses", "threading", "signal"}
+    unwanted |= {"beanstalkm.client", "beanstalkm.commands", "beanstalkm.connection"}
+    unwanted |= {"beanstalkm.worker", "beanstalkm.protocol", "beanstalkm.aio"}
+    assert loaded & unwanted == set()
+
+
+def test_signals_are_handled_as_soon_as_the_server_listens() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beanstalkm.server", "-p", str(port)], stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # connectable: the kernel accepts, the server may still be loading
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+        proc.send_signal(signal.SIGUSR1)
+        assert b"draining: true" in ask(("127.0.0.1", port), b"stats\r\n")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         proc.communicate(timeout=10)

@@ -45,7 +45,7 @@ def test_embedded_on_request(pytester: pytest.Pytester) -> None:
         def test_it(beanstalkd):
             host, port = beanstalkd
             assert host == "127.0.0.1"
-            assert "beanstalkm" in stat(beanstalkd, "version")
+            assert "beanstalkm" in stat(beanstalkd, "os")
         """,
         "--beanstalkd=embedded",
     )
@@ -75,7 +75,7 @@ def test_env_var_chooses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
         from helpers import stat
 
         def test_it(beanstalkd):
-            assert "beanstalkm" in stat(beanstalkd, "version")
+            assert "beanstalkm" in stat(beanstalkd, "os")
         """,
     )
     result.assert_outcomes(passed=1)
@@ -173,7 +173,7 @@ def test_marker_chooses_kind(pytester: pytest.Pytester) -> None:
 
         @pytest.mark.beanstalkd(kind="embedded")
         def test_it(beanstalkd):
-            assert "beanstalkm" in stat(beanstalkd, "version")
+            assert "beanstalkm" in stat(beanstalkd, "os")
         """,
     )
     result.assert_outcomes(passed=1)
@@ -250,17 +250,47 @@ def test_factory_handles(pytester: pytest.Pytester, kind: str) -> None:
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("kind", ["embedded", pytest.param("real", marks=needs_real)])
+def test_factory_binlog_and_unix_socket(pytester: pytest.Pytester, kind: str) -> None:
+    result = run(
+        pytester,
+        """
+        import shutil, socket, tempfile
+        from beanstalkm.testing import connect
+
+        def ask(address, request):
+            with connect(address, timeout=5) as sock:
+                sock.sendall(request)
+                return sock.recv(4096)
+
+        def test_it(beanstalkd_factory, tmp_path):
+            short = tempfile.mkdtemp(prefix="bs")
+            try:
+                server = beanstalkd_factory(["-l", f"unix:{short}/s.sock", "-b", str(tmp_path)])
+                assert server.address == (f"unix:{short}/s.sock", 0)
+                assert ask(server.address, b"put 0 0 1 1\\r\\nx\\r\\n") == b"INSERTED 1\\r\\n"
+                server.restart()  # with -b, the job comes back
+                assert ask(server.address, b"peek 1\\r\\n") == b"FOUND 1 1\\r\\nx\\r\\n"
+                server.stop()
+            finally:
+                shutil.rmtree(short)
+        """,
+        f"--beanstalkd={kind}",
+    )
+    result.assert_outcomes(passed=1)
+
+
 def test_embedded_rejects_unsupported_flags(pytester: pytest.Pytester) -> None:
     result = run(
         pytester,
         """
         def test_it(beanstalkd_factory):
-            beanstalkd_factory(["-b", "/tmp/wal"])
+            beanstalkd_factory(["-u", "nobody"])
         """,
         "--beanstalkd=embedded",
     )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*-b: no binlog in the embedded server*"])
+    result.stdout.fnmatch_lines(["*-u: the embedded server does not change user*"])
 
 
 def test_help_lists_the_option(pytester: pytest.Pytester) -> None:

@@ -1,59 +1,75 @@
 """``beanstalkm serve`` / ``python -m beanstalkm.server``: beanstalkd's command line.
 
 Flags are read the way beanstalkd reads them (``-l ADDR``, ``-lADDR``, ``-Vz 1024``),
-so the embedded server can replace the ``beanstalkd`` binary in scripts. Flags for
-features it does not have (the binlog, changing user) are refused with an
-explanation instead of being ignored.
+so the embedded server can replace the ``beanstalkd`` binary in scripts. ``-u``
+(change user) is refused with an explanation instead of being ignored.
+
+Start-up is ordered for speed, as clients that start a server and connect a few
+milliseconds later expect: the command line is parsed and the socket bound and
+listening before anything else is imported, so connections are accepted by the
+kernel at once and answered as soon as the rest is loaded (and the binlog, if any,
+replayed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final, TextIO
 
-from ..constants import DEFAULT_PORT, MAX_JOB_SIZE_LIMIT
-from .listener import Server
-from .state import DEFAULT_MAX_JOB_SIZE
-from .stats import SERVER_VERSION
+from ..constants import DEFAULT_PORT, MAX_JOB_SIZE_LIMIT, __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Sequence
+    from typing import Final, TextIO
+
+    from .runner import Runner
+else:
+    # signal's C core: the same functions, without the enums that take milliseconds
+    # to build at import.
+    import _signal as signal
 
 __all__ = ["EXIT_USAGE", "Options", "UsageError", "main", "parse_args"]
 
 PROG: Final = "beanstalkm serve"
 #: Exit status for a bad command line; beanstalkd uses the same.
 EXIT_USAGE: Final = 5
+# The defaults, repeated here so that parsing imports nothing (checked by the tests).
+_DEFAULT_MAX_JOB_SIZE: Final = 65535
+_DEFAULT_FSYNC_MS: Final = 50
+_DEFAULT_FILE_SIZE: Final = 10 << 20
 
 USAGE: Final = f"""\
 Usage: {PROG} [OPTIONS]
        python -m beanstalkm.server [OPTIONS]
 
-Run an in-memory server that speaks the beanstalkd 1.12 protocol.
+Run a server that speaks the beanstalkd 1.12 protocol.
 
 Options (the same letters as beanstalkd's):
- -l ADDR   address to listen on (default 127.0.0.1; beanstalkd's is 0.0.0.0)
+ -b DIR    binlog directory: jobs are logged there and restored on start
+ -f MS     fsync at most once every MS milliseconds (default {_DEFAULT_FSYNC_MS});
+           use -f0 for "always fsync"
+ -F        never fsync
+ -l ADDR   address to listen on (default 127.0.0.1; beanstalkd's is 0.0.0.0);
+           unix:PATH listens on a unix socket
  -p PORT   port to listen on (default {DEFAULT_PORT}; 0 picks a free one and prints it)
- -z BYTES  largest job body accepted (default {DEFAULT_MAX_JOB_SIZE}, at most {MAX_JOB_SIZE_LIMIT})
+ -z BYTES  largest job body accepted (default {_DEFAULT_MAX_JOB_SIZE}, at most {MAX_JOB_SIZE_LIMIT})
+ -s BYTES  size of each binlog file (default {_DEFAULT_FILE_SIZE});
+           rounded up to a multiple of 4096 bytes
  -V        log connections to stderr; twice to log every command
  -v        print the version and exit
  -h        print this help and exit
 
-Not supported, refused: -b, -f, -F, -s (no binlog: jobs live in memory only), -u.
+Not supported, refused: -u (run the process as the user you want).
 Send SIGUSR1 to enter drain mode (new puts get DRAINING).
 """
 
-_UNSUPPORTED: Final = {
-    "b": "-b: no binlog in the embedded server; jobs live in memory only",
-    "f": "-f: no binlog in the embedded server, so nothing to fsync",
-    "F": "-F: no binlog in the embedded server, so nothing to fsync",
-    "s": "-s: no binlog in the embedded server, so no binlog file size",
+_REFUSED: Final = {
     "u": "-u: the embedded server does not change user; run it as that user",
-    "c": "-c: removed from beanstalkd long ago, and never supported here",
-    "n": "-n: removed from beanstalkd long ago, and never supported here",
+}
+_REMOVED: Final = {
+    "c": "-c flag was removed. binlog is always compacted.",
+    "n": "-n flag was removed. binlog is always compacted.",
 }
 
 
@@ -61,18 +77,24 @@ class UsageError(Exception):
     """The command line cannot be used; the message says why."""
 
 
-@dataclass
 class Options:
     """What the command line asks for."""
 
-    host: str = "127.0.0.1"
-    #: None when ``-p`` was not given (the command line then uses 11300).
-    port: int | None = None
-    max_job_size: int = DEFAULT_MAX_JOB_SIZE
-    verbose: int = 0
-    show_help: bool = False
-    show_version: bool = False
-    warnings: tuple[str, ...] = ()
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        #: None when ``-p`` was not given (the command line then uses 11300).
+        self.port: int | None = None
+        self.max_job_size = _DEFAULT_MAX_JOB_SIZE
+        self.verbose = 0
+        self.show_help = False
+        self.show_version = False
+        #: ``-b``: the binlog directory, or None for no binlog.
+        self.binlog_dir: str | None = None
+        #: ``-f``: fsync at most every so many ms; None for ``-F`` (never).
+        self.fsync_ms: int | None = _DEFAULT_FSYNC_MS
+        #: ``-s``: bytes per binlog file.
+        self.binlog_size = _DEFAULT_FILE_SIZE
+        self.warnings: tuple[str, ...] = ()
 
 
 def _parse_int(text: str, what: str, flag: str) -> int:
@@ -102,9 +124,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         while j < len(letters):
             flag = letters[j]
             j += 1
-            if flag in _UNSUPPORTED:
-                raise UsageError(_UNSUPPORTED[flag])
-            if flag in "lpz":
+            if flag in _REFUSED:
+                raise UsageError(_REFUSED[flag])
+            if flag in _REMOVED:
+                warnings.append(_REMOVED[flag])
+            elif flag in "lpzbfs":
                 # The value is the rest of this word, or else the next word.
                 if j < len(letters):
                     value, j = letters[j:], len(letters)
@@ -113,18 +137,9 @@ def parse_args(argv: Sequence[str]) -> Options:
                     i += 1
                 else:
                     raise UsageError(f"flag requires an argument: -{flag}")
-                if flag == "l":
-                    opts.host = value
-                elif flag == "p":
-                    opts.port = _parse_int(value, "port", "-p")
-                    if opts.port > 65535:
-                        raise UsageError(f"invalid port for -p: {value!r}")
-                else:
-                    size = _parse_int(value, "size", "-z")
-                    if size > MAX_JOB_SIZE_LIMIT:
-                        warnings.append(f"maximum job size was set to {MAX_JOB_SIZE_LIMIT}")
-                        size = MAX_JOB_SIZE_LIMIT
-                    opts.max_job_size = size
+                _set_value(opts, flag, value, warnings)
+            elif flag == "F":
+                opts.fsync_ms = None
             elif flag == "V":
                 opts.verbose += 1
             elif flag == "v":
@@ -137,31 +152,139 @@ def parse_args(argv: Sequence[str]) -> Options:
     return opts
 
 
-async def _serve(opts: Options, err: TextIO) -> int:
-    port = DEFAULT_PORT if opts.port is None else opts.port
-    server = Server(opts.host, port, max_job_size=opts.max_job_size, verbose=opts.verbose)
+def _set_value(opts: Options, flag: str, value: str, warnings: list[str]) -> None:
+    if flag == "l":
+        opts.host = value
+    elif flag == "p":
+        opts.port = _parse_int(value, "port", "-p")
+        if opts.port > 65535:
+            raise UsageError(f"invalid port for -p: {value!r}")
+    elif flag == "z":
+        size = _parse_int(value, "size", "-z")
+        if size > MAX_JOB_SIZE_LIMIT:
+            warnings.append(f"maximum job size was set to {MAX_JOB_SIZE_LIMIT}")
+            size = MAX_JOB_SIZE_LIMIT
+        opts.max_job_size = size
+    elif flag == "b":
+        opts.binlog_dir = value
+    elif flag == "f":
+        opts.fsync_ms = _parse_int(value, "size", "-f")
+    else:  # s
+        opts.binlog_size = _parse_int(value, "size", "-s")
+        if opts.binlog_size > 2**31 - 1:
+            raise UsageError(f"invalid size for -s: {value!r} (at most {2**31 - 1})")
+
+
+def _serve(opts: Options, err: TextIO) -> int:
+    from .sockets import as_socket, bind_listener, unix_path
+
+    # Signals before listening: a client may signal the server once it can connect.
+    signals = _Signals()
     try:
-        await server.start()
-    except OSError as exc:
-        print(f"{PROG}: cannot listen on {opts.host}:{port}: {exc}", file=err)
-        return 1
-    if port == 0:  # otherwise nobody would know where to connect
-        print(f"{PROG}: listening on {server.host}:{server.port}", file=err, flush=True)
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for signum, handler in (
-        (getattr(signal, "SIGUSR1", None), server.enter_drain_mode),
-        (signal.SIGTERM, stopping.set),
-        (signal.SIGINT, stopping.set),
-    ):
-        if signum is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, handler)
-    try:
-        await stopping.wait()
+        port = DEFAULT_PORT if opts.port is None else opts.port
+        where = opts.host if unix_path(opts.host) is not None else f"{opts.host}:{port}"
+
+        def warn(line: str) -> None:
+            print(f"{PROG}: {line}", file=err, flush=True)
+
+        try:
+            raw = bind_listener(opts.host, port, warn)
+        except OSError as exc:
+            print(f"{PROG}: cannot listen on {where}: {exc}", file=err)
+            return 1
+        if port == 0 and unix_path(opts.host) is None:  # otherwise nobody would know where
+            where = f"{opts.host}:{raw.getsockname()[1]}"
+            print(f"{PROG}: listening on {where}", file=err, flush=True)
+        # Listening: clients can connect while the rest loads.
+        listener = as_socket(raw)
+        from .binlog import Binlog, BinlogError
+        from .runner import Runner
+
+        if opts.verbose:
+            import logging
+
+            logging.basicConfig(
+                level=logging.DEBUG if opts.verbose > 1 else logging.INFO,
+                format="%(asctime)s %(name)s: %(message)s",
+                stream=err,
+            )
+            logging.getLogger("beanstalkm.server").info("listening on %s", where)
+        binlog = None
+        if opts.binlog_dir is not None:
+            binlog = Binlog(
+                opts.binlog_dir, file_size=opts.binlog_size, fsync_ms=opts.fsync_ms, report=warn
+            )
+        runner = Runner(
+            listener,
+            max_job_size=opts.max_job_size,
+            verbose=opts.verbose,
+            binlog=binlog,
+            binlog_max_size=opts.binlog_size,
+        )
+        try:
+            try:
+                runner.open()
+            except BinlogError as exc:
+                warn(str(exc))
+                return exc.exit_status
+            signals.attach(runner)
+            if not signals.stopping:
+                runner.run()
+        finally:
+            runner.close()
+        return 1 if runner.failed else 0
     finally:
-        await server.stop()
-    return 0
+        signals.restore()
+
+
+class _Signals:
+    """SIGTERM and SIGINT stop the server, SIGUSR1 drains it.
+
+    Installed before the socket is opened, and remembered until the server exists.
+    The handlers run between two bytecodes of the main thread; the loop's wake-up fd
+    makes its ``select()`` return so that it notices.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.draining = False
+        self._runner: Runner | None = None
+        self._old: dict[int, object] = {}
+        self._old_fd: int | None = None
+        handlers = {signal.SIGTERM: self._stop, signal.SIGINT: self._stop}
+        usr1 = getattr(signal, "SIGUSR1", None)
+        if usr1 is not None:
+            handlers[usr1] = self._drain
+        try:
+            for signum, handler in handlers.items():
+                self._old[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: the caller handles signals
+            self.restore()
+
+    def attach(self, runner: Runner) -> None:
+        self._runner = runner
+        if self._old:
+            self._old_fd = signal.set_wakeup_fd(runner.loop.wakeup_fd, warn_on_full_buffer=False)
+        if self.draining:
+            runner.broker.draining = True
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        if self._runner is not None:
+            self._runner.loop.stop()
+
+    def _drain(self, signum: int, frame: object) -> None:
+        self.draining = True
+        if self._runner is not None:
+            self._runner.broker.draining = True
+
+    def restore(self) -> None:
+        if self._old_fd is not None:
+            signal.set_wakeup_fd(self._old_fd)
+            self._old_fd = None
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._old.clear()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,17 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     if opts.show_version:
-        print(f"beanstalkm-server {SERVER_VERSION}")
+        # beanstalkd prints "beanstalkd 1.12": the same words first, then who we are.
+        print(f"beanstalkd 1.12 (beanstalkm {__version__} embedded server)")
         return 0
     for warning in opts.warnings:
         print(f"{PROG}: {warning}", file=err)
-    if opts.verbose:
-        logging.basicConfig(
-            level=logging.DEBUG if opts.verbose > 1 else logging.INFO,
-            format="%(asctime)s %(name)s: %(message)s",
-            stream=err,
-        )
-    try:
-        return asyncio.run(_serve(opts, err))
-    except KeyboardInterrupt:  # pragma: no cover - platforms without signal handlers
-        return 0
+    return _serve(opts, err)

@@ -316,9 +316,7 @@ class Dispatcher:
         if job_id > MAX_U64 or pri > MAX_U32 or delay > MAX_U32:
             return MSG_BAD_FORMAT
         self.broker.ops[OP_RELEASE] += 1
-        if self.broker.release(self.session, job_id, pri, delay):
-            return b"RELEASED\r\n"
-        return MSG_NOT_FOUND
+        return self.broker.release(self.session, job_id, pri, delay)
 
     def _bury(self, line: bytes, pos: int) -> Result:
         m = _TWO_NUMBERS.fullmatch(line, pos)
@@ -328,7 +326,7 @@ class Dispatcher:
         if job_id > MAX_U64 or pri > MAX_U32:
             return MSG_BAD_FORMAT
         self.broker.ops[OP_BURY] += 1
-        return b"BURIED\r\n" if self.broker.bury(self.session, job_id, pri) else MSG_NOT_FOUND
+        return self.broker.bury(self.session, job_id, pri)
 
     def _touch(self, line: bytes, pos: int) -> Result:
         job_id = self._id(line, pos)
@@ -349,7 +347,7 @@ class Dispatcher:
         if job_id is None:
             return MSG_BAD_FORMAT
         self.broker.ops[OP_KICKJOB] += 1
-        return b"KICKED\r\n" if self.broker.kick_job(job_id) else MSG_NOT_FOUND
+        return self.broker.kick_job(job_id)
 
     # ------------------------------------------------------------------ tubes
 

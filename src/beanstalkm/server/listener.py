@@ -1,19 +1,23 @@
-"""The asyncio TCP server: accepts connections and runs the broker's one timer."""
+"""The server in an asyncio event loop of your own: :class:`Server`."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Callable
+from typing import cast
 
-from .connection import ClientConnection
-from .state import DEFAULT_MAX_JOB_SIZE, NS_PER_SECOND, Broker
+from .binlog import DEFAULT_FILE_SIZE, DEFAULT_FSYNC_MS, Binlog
+from .service import Service
+from .sockets import UnixSocketFile, open_listener, unix_path, unix_socket_file
+from .state import DEFAULT_MAX_JOB_SIZE, Broker
 
 __all__ = ["Server"]
 
-log = logging.getLogger("beanstalkm.server")
 
-#: beanstalkd's listen backlog.
-_BACKLOG = 1024
+def _warn(line: str) -> None:
+    import logging
+
+    logging.getLogger("beanstalkm.server").warning("%s", line)
 
 
 class Server:
@@ -23,8 +27,15 @@ class Server:
     >>> host, port = await server.start()        # doctest: +SKIP
     >>> await server.stop()                      # doctest: +SKIP
 
-    ``port=0`` picks a free port; :attr:`address` tells which. Jobs live in memory
-    only and are lost when the server stops.
+    ``port=0`` picks a free port; :attr:`address` tells which. ``host`` may be
+    ``unix:/path/to/socket``. Without ``binlog_dir`` jobs live in memory only and
+    are lost when the server stops; with it (beanstalkd's ``-b``) they are logged
+    and restored by the next :meth:`start`.
+
+    ``beanstalkm serve`` and :class:`~.thread.ServerThread` run the same server on a
+    loop of its own, which also guarantees that a closed connection's tubes are gone
+    before another connection is served; here that holds for connections that close
+    normally, not for those reset by the peer (asyncio reports those later).
     """
 
     def __init__(
@@ -34,17 +45,23 @@ class Server:
         *,
         max_job_size: int = DEFAULT_MAX_JOB_SIZE,
         verbose: int = 0,
+        binlog_dir: str | None = None,
+        fsync_ms: int | None = DEFAULT_FSYNC_MS,
+        binlog_size: int = DEFAULT_FILE_SIZE,
     ) -> None:
         self.host = host
-        self.port = port
+        self.port = 0 if unix_path(host) is not None else port
         self.verbose = verbose
+        self.binlog_dir = binlog_dir
+        self.fsync_ms = fsync_ms
+        self.binlog_size = binlog_size
+        self.max_job_size = max_job_size
         #: All queue state; read it for introspection, change it only via commands.
         self.broker = Broker(max_job_size=max_job_size)
+        self.broker.binlog_max_size = binlog_size
         self._server: asyncio.Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._connections: set[ClientConnection] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: int | None = None
+        self._service: Service | None = None
+        self._socket_file: UnixSocketFile | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -52,20 +69,41 @@ class Server:
         return self.host, self.port
 
     async def start(self) -> tuple[str, int]:
-        """Bind and start accepting connections; return :attr:`address`."""
-        self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_server(
-            self._new_connection,
-            self.host,
-            self.port,
-            backlog=_BACKLOG,
-            reuse_address=True,
-        )
-        sockets = self._server.sockets
-        if sockets and self.port == 0:
-            self.port = int(sockets[0].getsockname()[1])
+        """Bind, restore the binlog's jobs if any, and start accepting; return :attr:`address`.
+
+        Raises OSError if the address cannot be bound, and
+        :class:`~.binlog.BinlogError` if the binlog directory cannot be used.
+        """
+        loop = asyncio.get_running_loop()
+        listener = open_listener(self.host, self.port)
+        self._socket_file = unix_socket_file(listener)
+        binlog = None
+        if self.binlog_dir is not None:
+            binlog = Binlog(
+                self.binlog_dir, file_size=self.binlog_size, fsync_ms=self.fsync_ms, report=_warn
+            )
+        if self._service is not None and binlog is not None:
+            # Started again after stop(): the jobs come back from the binlog.
+            self.broker = Broker(max_job_size=self.max_job_size)
+            self.broker.binlog_max_size = self.binlog_size
+        service = Service(self.broker, loop, binlog=binlog, verbose=self.verbose)
+        try:
+            if binlog is not None:
+                binlog.open(self.broker)
+            factory = cast("Callable[[], asyncio.BaseProtocol]", service.new_connection)
+            self._server = await loop.create_server(factory, sock=listener)
+        except BaseException:
+            listener.close()
+            service.close()
+            raise
+        self._service = service
+        if unix_path(self.host) is None:
+            self.port = int(listener.getsockname()[1])
         if self.verbose:
-            log.info("listening on %s:%d", self.host, self.port)
+            import logging
+
+            logging.getLogger("beanstalkm.server").info("listening on %s:%d", *self.address)
+        service.rearm()
         return self.address
 
     async def serve_forever(self) -> None:
@@ -79,46 +117,22 @@ class Server:
             await self.stop()
 
     async def stop(self) -> None:
-        """Stop accepting, drop every connection, and forget all jobs' timers."""
+        """Stop accepting, drop every connection, write and close the binlog."""
+        service = self._service
         if self._server is not None:
             self._server.close()
-            for conn in list(self._connections):
-                conn.close()
+            if service is not None:
+                service.drop_connections()
             await self._server.wait_closed()
             self._server = None
             # Let the aborted transports run connection_lost and close their sockets.
             for _ in range(3):
                 await asyncio.sleep(0)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-            self._timer_at = None
+            if self._socket_file is not None:
+                self._socket_file.remove()
+        if service is not None:
+            service.close()
 
     def enter_drain_mode(self) -> None:
         """Refuse new jobs from now on (``put`` answers DRAINING), like SIGUSR1."""
         self.broker.draining = True
-
-    def _new_connection(self) -> ClientConnection:
-        return ClientConnection(self.broker, self._rearm, self._connections, self.verbose)
-
-    def _rearm(self) -> None:
-        """Point the single timer at the broker's next deadline."""
-        when = self.broker.next_wakeup()
-        if when == self._timer_at or self._loop is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = when
-        if when is not None:
-            delay = max(0.0, (when - self.broker.clock()) / NS_PER_SECOND)
-            self._timer = self._loop.call_later(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        try:
-            self.broker.tick()
-        except Exception:  # pragma: no cover - a bug; keep serving the others
-            log.exception("internal error in the timer")
-        self._rearm()

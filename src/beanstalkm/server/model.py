@@ -1,9 +1,12 @@
 """What the broker keeps: jobs, tubes and client sessions, and their priority heaps.
 
-Priority queues are ``heapq`` lists of ``(key, job_id, job)`` tuples with lazy
-deletion: a job points at the one entry that is live (``job.entry``); any other
-entry for it is stale and skipped when it reaches the top. Heaps that collect too
-many stale entries are rebuilt.
+Priority queues are ``heapq`` lists of ints, ``key << 64 | job_id`` (the key is the
+priority, or the time a delay ends), so they order by key and then by id, and hold
+no reference to the job (an int costs less than a tuple, and the garbage collector
+never has to look at it). Deletion is lazy: a job keeps the one entry that is live
+(``job.entry``, the very int object in the heap); any other entry for it is stale and
+skipped when it reaches the top. Heaps that collect too many stale entries are
+rebuilt.
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ from typing import Final
 
 from .swapset import SwapSet
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .binlog import LogFile
+
 __all__ = [
     "BURIED",
+    "COUNT_BURY",
+    "COUNT_KICK",
+    "COUNT_RELEASE",
+    "COUNT_RESERVE",
+    "COUNT_TIMEOUT",
     "DELAYED",
+    "ID_MASK",
     "INVALID",
     "NS_PER_SECOND",
     "READY",
@@ -28,8 +41,10 @@ __all__ = [
     "Tube",
     "WakeReply",
     "compact_heap",
+    "heap_entry",
     "heap_top",
     "ns_to_seconds",
+    "pack_counts",
 ]
 
 NS_PER_SECOND: Final = 1_000_000_000
@@ -37,6 +52,15 @@ NS_PER_SECOND: Final = 1_000_000_000
 URGENT_THRESHOLD: Final = 1024
 #: Rebuild a heap once it holds this many more entries than live jobs.
 _STALE_SLACK: Final = 1024
+#: The job id in a heap entry.
+ID_MASK: Final = (1 << 64) - 1
+_U32: Final = (1 << 32) - 1
+# What to add to Job.counts to count one more of each.
+COUNT_RESERVE: Final = 1
+COUNT_TIMEOUT: Final = 1 << 32
+COUNT_RELEASE: Final = 1 << 64
+COUNT_BURY: Final = 1 << 96
+COUNT_KICK: Final = 1 << 128
 
 # Job states, numbered as in beanstalkd; an incoming job (body still arriving) is INVALID.
 INVALID: Final = 0
@@ -52,19 +76,16 @@ class Job:
 
     __slots__ = (
         "body",
-        "buries",
+        "counts",
         "created_at",
         "deadline_at",
         "delay",
         "entry",
         "id",
-        "kicks",
+        "log_file",
         "pri",
-        "releases",
         "reserver",
-        "reserves",
         "state",
-        "timeouts",
         "ttr",
         "tube",
     )
@@ -84,17 +105,45 @@ class Job:
         self.deadline_at = 0
         self.reserver: Session | None = None
         #: The live heap entry while READY or DELAYED, else None.
-        self.entry: tuple[int, int, Job] | None = None
-        self.reserves = 0
-        self.timeouts = 0
-        self.releases = 0
-        self.buries = 0
-        self.kicks = 0
+        self.entry: int | None = None
+        #: The five counters of ``stats-job`` in one int, 32 bits each (add
+        #: ``COUNT_RESERVE``... to count): most jobs' counts are 0 or 1, which Python
+        #: shares, where five separate fields would cost 40 bytes a job. (A counter
+        #: past 2**32 - 1 would carry into the next; beanstalkd's wraps to 0.)
+        self.counts = 0
+        #: With a binlog: the file holding the job's latest full record.
+        self.log_file: LogFile | None = None
 
-    def __lt__(self, other: Job) -> bool:
-        # Reached only when a stale and a live entry of the same job tie on their key;
-        # either order is fine.
-        return False
+    @property
+    def reserves(self) -> int:
+        return self.counts & _U32
+
+    @property
+    def timeouts(self) -> int:
+        return self.counts >> 32 & _U32
+
+    @property
+    def releases(self) -> int:
+        return self.counts >> 64 & _U32
+
+    @property
+    def buries(self) -> int:
+        return self.counts >> 96 & _U32
+
+    @property
+    def kicks(self) -> int:
+        return self.counts >> 128 & _U32
+
+
+def pack_counts(reserves: int, timeouts: int, releases: int, buries: int, kicks: int) -> int:
+    """:attr:`Job.counts` from the five counters (each kept to 32 bits, as in beanstalkd)."""
+    return (
+        (reserves & _U32)
+        | (timeouts & _U32) << 32
+        | (releases & _U32) << 64
+        | (buries & _U32) << 96
+        | (kicks & _U32) << 128
+    )
 
 
 #: What a waiting reserve ends with: a job, or a status line such as DEADLINE_SOON.
@@ -110,6 +159,7 @@ class Tube:
         "delay",
         "delay_count",
         "deletes",
+        "jobs",
         "name",
         "pause_entry",
         "pause_ns",
@@ -126,11 +176,13 @@ class Tube:
         "watching",
     )
 
-    def __init__(self, name: bytes) -> None:
+    def __init__(self, name: bytes, jobs: dict[int, Job]) -> None:
         self.name = name
-        self.ready: list[tuple[int, int, Job]] = []
+        #: The broker's jobs, by id: heap entries name their job by id.
+        self.jobs = jobs
+        self.ready: list[int] = []
         self.ready_count = 0
-        self.delay: list[tuple[int, int, Job]] = []
+        self.delay: list[int] = []
         self.delay_count = 0
         #: Buried jobs in the order they were buried (kick takes the oldest).
         self.buried: dict[int, Job] = {}
@@ -151,11 +203,11 @@ class Tube:
 
     def ready_top(self) -> Job | None:
         """The ready job a reserve would get next (lowest priority, then id)."""
-        return heap_top(self.ready)
+        return heap_top(self.ready, self.jobs)
 
     def delayed_top(self) -> Job | None:
         """The delayed job that becomes ready first."""
-        return heap_top(self.delay)
+        return heap_top(self.delay, self.jobs)
 
     def buried_head(self) -> Job | None:
         """The job buried longest ago."""
@@ -202,19 +254,28 @@ class Session:
         self.closed = False
 
 
-def heap_top(heap: list[tuple[int, int, Job]]) -> Job | None:
+def heap_entry(key: int, job: Job) -> int:
+    """The heap entry for ``job`` under ``key``; it becomes the job's live entry."""
+    entry = key << 64 | job.id
+    job.entry = entry
+    return entry
+
+
+def heap_top(heap: list[int], jobs: dict[int, Job]) -> Job | None:
+    """The job of the first live entry; stale entries before it are dropped."""
     while heap:
         entry = heap[0]
-        job = entry[2]
-        if job.entry is entry:
+        job = jobs.get(entry & ID_MASK)
+        if job is not None and job.entry is entry:
             return job
         heapq.heappop(heap)
     return None
 
 
-def compact_heap(heap: list[tuple[int, int, Job]], live: int) -> None:
+def compact_heap(heap: list[int], live: int, jobs: dict[int, Job]) -> None:
     if len(heap) > 2 * live + _STALE_SLACK:
-        heap[:] = [e for e in heap if e[2].entry is e]
+        get = jobs.get
+        heap[:] = [e for e in heap if (job := get(e & ID_MASK)) is not None and job.entry is e]
         heapq.heapify(heap)
 
 

@@ -15,12 +15,18 @@ import heapq
 import os
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ..constants import MAX_JOB_SIZE_LIMIT
 from .model import (
     BURIED,
+    COUNT_BURY,
+    COUNT_KICK,
+    COUNT_RELEASE,
+    COUNT_RESERVE,
+    COUNT_TIMEOUT,
     DELAYED,
+    ID_MASK,
     INVALID,
     NS_PER_SECOND,
     READY,
@@ -32,7 +38,9 @@ from .model import (
     Tube,
     WakeReply,
     compact_heap,
+    heap_entry,
     ns_to_seconds,
+    pack_counts,
 )
 from .swapset import SwapSet
 
@@ -58,6 +66,8 @@ SAFETY_MARGIN_NS: Final = NS_PER_SECOND
 DEFAULT_MAX_JOB_SIZE: Final = 65535
 #: Rebuild a timer heap once it holds this many more entries than can be live.
 _STALE_SLACK: Final = 1024
+#: Creation times are shared by the jobs put within this many nanoseconds.
+_CREATED_GRAIN: Final = 1_000_000
 #: At most this many timer events are handled per tick, so one tick can never spin.
 _MAX_EVENTS_PER_TICK: Final = 100_000
 
@@ -91,6 +101,39 @@ OP_COUNT: Final = 26
 
 MSG_DEADLINE_SOON: Final = b"DEADLINE_SOON\r\n"
 MSG_TIMED_OUT: Final = b"TIMED_OUT\r\n"
+MSG_OUT_OF_MEMORY: Final = b"OUT_OF_MEMORY\r\n"
+MSG_NOT_FOUND: Final = b"NOT_FOUND\r\n"
+MSG_RELEASED: Final = b"RELEASED\r\n"
+MSG_BURIED: Final = b"BURIED\r\n"
+MSG_KICKED: Final = b"KICKED\r\n"
+
+if TYPE_CHECKING:
+
+    class Journal(Protocol):
+        """Where the broker logs the changes beanstalkd logs (see :mod:`.binlog`).
+
+        The broker asks for room before each change and refuses the command if there
+        is none; then it hands over the job once the change is made.
+        """
+
+        #: Records not yet written out (see :meth:`commit`).
+        pending: bool
+        #: Writing failed: nothing may be acknowledged any more.
+        failed: bool
+        # What ``stats`` reports as binlog-*.
+        migrated: int
+        written: int
+        max_size: int
+
+        @property
+        def oldest_index(self) -> int: ...
+        @property
+        def current_index(self) -> int: ...
+
+        def reserve_put(self, job: Job, body_size: int) -> bool: ...
+        def reserve_update(self) -> bool: ...
+        def write(self, job: Job) -> None: ...
+        def commit(self) -> None: ...
 
 
 class Broker:
@@ -108,11 +151,16 @@ class Broker:
         self.started_at = clock()
         self.instance_id = os.urandom(8).hex()
         self.draining = False
+        #: The binlog, if any: told of every change beanstalkd logs.
+        self.journal: Journal | None = None
+        #: ``-s``, reported by ``stats`` even without a binlog (as beanstalkd does).
+        self.binlog_max_size = 10 << 20
 
         self.tubes: SwapSet[Tube] = SwapSet()
         self.tubes_by_name: dict[bytes, Tube] = {}
         self.jobs: dict[int, Job] = {}
         self.next_id = 1
+        self._created = -_CREATED_GRAIN
         #: Declared body sizes of jobs whose bodies are still arriving.
         self._incoming_sizes: dict[int, int] = {}
 
@@ -131,7 +179,7 @@ class Broker:
         self.total_connections = 0
 
         # Timers: delayed jobs across all tubes, tube unpauses, connection ticks.
-        self._delay_heap: list[tuple[int, int, Job]] = []
+        self._delay_heap: list[int] = []
         self._pause_heap: list[tuple[int, int, Tube]] = []
         self._tick_heap: list[tuple[int, int, Session]] = []
         self._seq = 0
@@ -146,7 +194,7 @@ class Broker:
     def _find_or_make_tube(self, name: bytes) -> Tube:
         tube = self.tubes_by_name.get(name)
         if tube is None:
-            tube = Tube(name)
+            tube = Tube(name, self.jobs)
             self.tubes_by_name[name] = tube
             self.tubes.append(tube)
         return tube
@@ -257,8 +305,15 @@ class Broker:
 
         The id is used up now, even if the put then fails (EXPECTED_CRLF, DRAINING).
         """
-        self.set_producer(session)
-        job = Job(self.next_id, pri, delay, max(ttr, 1), session.use, self.clock())
+        if not session.producer:
+            self.set_producer(session)
+        now = self.clock()
+        created = self._created
+        if not 0 <= now - created < _CREATED_GRAIN:
+            created = self._created = now
+        # Jobs put within the same millisecond share one creation time: one int
+        # object for all of them (``age`` is whole seconds anyway).
+        job = Job(self.next_id, pri, delay, max(ttr, 1), session.use, created)
         self.next_id += 1
         return job
 
@@ -288,38 +343,80 @@ class Broker:
         if self.draining:
             self.discard_incoming(job)
             return b"DRAINING\r\n"
+        journal = self.journal
+        if journal is not None and not journal.reserve_put(job, len(body)):
+            self.discard_incoming(job)
+            return MSG_OUT_OF_MEMORY
         job.body = body
         self.jobs[job.id] = job
         tube = job.tube
         tube.refs += 1
-        self._enqueue(job, job.delay * NS_PER_SECOND)
+        self._enqueue(job, job.delay * NS_PER_SECOND, True)
         self.total_jobs += 1
         tube.total_jobs += 1
         return b"INSERTED %d\r\n" % job.id
 
-    def _enqueue(self, job: Job, delay_ns: int) -> None:
+    def restore_tube(self, name: bytes) -> Tube:
+        """Bring back a tube from the binlog; tubes come back in ``list-tubes`` order."""
+        return self._find_or_make_tube(name)
+
+    def restore_job(
+        self,
+        job_id: int,
+        tube_name: bytes,
+        body: bytes,
+        *,
+        pri: int,
+        delay: int,
+        ttr: int,
+        created_at: int,
+        counters: tuple[int, int, int, int, int],
+        state: int,
+        delay_left: int,
+    ) -> Job:
+        """Bring back a job from the binlog the way beanstalkd 1.12 does.
+
+        A buried job is buried again (which counts one more bury, as in beanstalkd),
+        a delayed one waits out ``delay_left`` nanoseconds (ready if none is left),
+        any other is ready. ``created_at`` is on this broker's clock.
+        """
+        tube = self._find_or_make_tube(tube_name)
+        job = Job(job_id, pri, delay, max(ttr, 1), tube, created_at)
+        job.body = body
+        job.counts = pack_counts(*counters)
+        self.jobs[job_id] = job
+        tube.refs += 1
+        if state == BURIED:
+            self._bury(job)
+        else:
+            self._enqueue(job, delay_left if state == DELAYED else 0)
+        if job_id >= self.next_id:
+            self.next_id = job_id + 1
+        return job
+
+    def _enqueue(self, job: Job, delay_ns: int, log: bool = False) -> None:
         job.reserver = None
         tube = job.tube
         if delay_ns:
             deadline = self.clock() + delay_ns
             job.deadline_at = deadline
-            entry = (deadline, job.id, job)
-            job.entry = entry
+            entry = heap_entry(deadline, job)
             heapq.heappush(tube.delay, entry)
             heapq.heappush(self._delay_heap, entry)
             job.state = DELAYED
             tube.delay_count += 1
             self.delayed_count += 1
         else:
-            entry = (job.pri, job.id, job)
-            job.entry = entry
-            heapq.heappush(tube.ready, entry)
+            heapq.heappush(tube.ready, heap_entry(job.pri, job))
             job.state = READY
             tube.ready_count += 1
             self.ready_count += 1
             if job.pri < URGENT_THRESHOLD:
                 tube.urgent_count += 1
                 self.urgent_count += 1
+        if log and self.journal is not None:
+            # Logged in the state it was enqueued in, before a waiting reserve takes it.
+            self.journal.write(job)
         if self._waited_tubes:
             self._process_queue()
 
@@ -330,7 +427,7 @@ class Broker:
         self.buried_count += 1
         job.state = BURIED
         job.reserver = None
-        job.buries += 1
+        job.counts += COUNT_BURY
 
     def _remove_ready(self, job: Job) -> None:
         tube = job.tube
@@ -340,7 +437,7 @@ class Broker:
         if job.pri < URGENT_THRESHOLD:
             tube.urgent_count -= 1
             self.urgent_count -= 1
-        compact_heap(tube.ready, tube.ready_count)
+        compact_heap(tube.ready, tube.ready_count, self.jobs)
 
     def _remove_buried(self, job: Job) -> None:
         tube = job.tube
@@ -353,8 +450,8 @@ class Broker:
         job.entry = None
         tube.delay_count -= 1
         self.delayed_count -= 1
-        compact_heap(tube.delay, tube.delay_count)
-        compact_heap(self._delay_heap, self.delayed_count)
+        compact_heap(tube.delay, tube.delay_count, self.jobs)
+        compact_heap(self._delay_heap, self.delayed_count, self.jobs)
 
     def _take_out(self, job: Job) -> bool:
         """Remove a ready, buried or delayed job from its queue; False otherwise."""
@@ -384,7 +481,7 @@ class Broker:
 
     def _reserve_for(self, session: Session, job: Job, now: int) -> None:
         job.tube.reserved_count += 1
-        job.reserves += 1
+        job.counts += COUNT_RESERVE
         job.deadline_at = now + job.ttr * NS_PER_SECOND
         job.state = RESERVED
         session.reserved[job.id] = job
@@ -411,30 +508,44 @@ class Broker:
         job.state = INVALID
         job.entry = None
         del self.jobs[job_id]
+        if self.journal is not None:
+            self.journal.write(job)
         self._deref(tube)
         return True
 
-    def release(self, session: Session, job_id: int, pri: int, delay: int) -> bool:
+    def release(self, session: Session, job_id: int, pri: int, delay: int) -> bytes:
+        """Returns the reply: RELEASED, NOT_FOUND, or OUT_OF_MEMORY when a delayed
+        release cannot be logged."""
         job = self._reserved_by(session, job_id)
         if job is None:
-            return False
+            return MSG_NOT_FOUND
+        # Only a release with a delay is logged, as in beanstalkd.
+        journal = self.journal
+        if delay and journal is not None and not journal.reserve_update():
+            return MSG_OUT_OF_MEMORY
         self._remove_reserved(session, job)
         job.pri = pri
         job.delay = delay
-        job.releases += 1
-        self._enqueue(job, delay * NS_PER_SECOND)
+        job.counts += COUNT_RELEASE
+        self._enqueue(job, delay * NS_PER_SECOND, bool(delay))
         self.reschedule(session)
-        return True
+        return MSG_RELEASED
 
-    def bury(self, session: Session, job_id: int, pri: int) -> bool:
+    def bury(self, session: Session, job_id: int, pri: int) -> bytes:
+        """Returns the reply: BURIED, NOT_FOUND or OUT_OF_MEMORY."""
         job = self._reserved_by(session, job_id)
         if job is None:
-            return False
+            return MSG_NOT_FOUND
+        journal = self.journal
+        if journal is not None and not journal.reserve_update():
+            return MSG_OUT_OF_MEMORY
         self._remove_reserved(session, job)
         job.pri = pri
         self._bury(job)
+        if journal is not None:
+            journal.write(job)
         self.reschedule(session)
-        return True
+        return MSG_BURIED
 
     def touch(self, session: Session, job_id: int) -> bool:
         job = self._reserved_by(session, job_id)
@@ -445,13 +556,17 @@ class Broker:
         self.reschedule(session)
         return True
 
-    def _kick_one(self, job: Job) -> None:
+    def _kick_one(self, job: Job) -> bool:
+        journal = self.journal
+        if journal is not None and not journal.reserve_update():
+            return False
         if job.state == BURIED:
             self._remove_buried(job)
         else:
             self._remove_delayed(job)
-        job.kicks += 1
-        self._enqueue(job, 0)
+        job.counts += COUNT_KICK
+        self._enqueue(job, 0, True)
+        return True
 
     def kick(self, session: Session, bound: int) -> int:
         """Kick up to ``bound`` buried jobs of the used tube, or if none, delayed ones."""
@@ -459,23 +574,23 @@ class Broker:
         kicked = 0
         if tube.buried:
             while kicked < bound and tube.buried:
-                self._kick_one(next(iter(tube.buried.values())))
+                if not self._kick_one(next(iter(tube.buried.values()))):
+                    break
                 kicked += 1
         else:
             while kicked < bound:
                 job = tube.delayed_top()
-                if job is None:
+                if job is None or not self._kick_one(job):
                     break
-                self._kick_one(job)
                 kicked += 1
         return kicked
 
-    def kick_job(self, job_id: int) -> bool:
+    def kick_job(self, job_id: int) -> bytes:
+        """Returns the reply: KICKED, NOT_FOUND, or OUT_OF_MEMORY when it cannot be logged."""
         job = self.jobs.get(job_id)
         if job is None or job.state not in (BURIED, DELAYED):
-            return False
-        self._kick_one(job)
-        return True
+            return MSG_NOT_FOUND
+        return MSG_KICKED if self._kick_one(job) else MSG_OUT_OF_MEMORY
 
     def reserve_job(self, session: Session, job_id: int) -> Job | None:
         job = self.jobs.get(job_id)
@@ -572,9 +687,11 @@ class Broker:
         """Hand ready jobs to waiting reserves, best job first."""
         now = self.clock()
         waited = self._waited_tubes
+        jobs = self.jobs
         while waited:
-            best: tuple[int, int, Job] | None = None
+            best: int | None = None
             best_tube: Tube | None = None
+            job: Job | None = None
             for tube in waited:
                 if tube.pause_ns:
                     if tube.unpause_at > now:
@@ -583,14 +700,14 @@ class Broker:
                 heap = tube.ready
                 while heap:
                     entry = heap[0]
-                    if entry[2].entry is entry:
+                    candidate = jobs.get(entry & ID_MASK)
+                    if candidate is not None and candidate.entry is entry:
                         if best is None or entry < best:
-                            best, best_tube = entry, tube
+                            best, best_tube, job = entry, tube, candidate
                         break
                     heapq.heappop(heap)
-            if best is None or best_tube is None:
+            if best_tube is None or job is None:
                 return
-            job = best[2]
             heapq.heappop(best_tube.ready)
             job.entry = None
             best_tube.ready_count -= 1
@@ -647,7 +764,7 @@ class Broker:
             if job.deadline_at > now:
                 break
             self.timeouts += 1
-            job.timeouts += 1
+            job.counts += COUNT_TIMEOUT
             self._remove_reserved(session, job)
             self._enqueue(job, 0)
         if should_time_out and session.waiting:
@@ -663,10 +780,12 @@ class Broker:
         """The clock value at which :meth:`tick` next has work, or None."""
         soonest: int | None = None
         heap = self._delay_heap
+        jobs = self.jobs
         while heap:
             entry = heap[0]
-            if entry[2].entry is entry:
-                soonest = entry[0]
+            job = jobs.get(entry & ID_MASK)
+            if job is not None and job.entry is entry:
+                soonest = entry >> 64
                 break
             heapq.heappop(heap)
         pauses = self._pause_heap
@@ -692,13 +811,14 @@ class Broker:
         now = self.clock()
         budget = _MAX_EVENTS_PER_TICK
         heap = self._delay_heap
+        jobs = self.jobs
         while heap and budget:
             entry = heap[0]
-            job = entry[2]
-            if job.entry is not entry:
+            job = jobs.get(entry & ID_MASK)
+            if job is None or job.entry is not entry:
                 heapq.heappop(heap)
                 continue
-            if entry[0] > now:
+            if entry >> 64 > now:
                 break
             heapq.heappop(heap)
             budget -= 1

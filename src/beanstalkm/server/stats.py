@@ -8,7 +8,6 @@ Strings are unquoted except ``version``, as 1.12 prints them.
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Iterable
 from typing import Final
 
@@ -51,12 +50,21 @@ try:
 except ImportError:  # pragma: no cover - Windows
     resource = None  # type: ignore[assignment]
 
-__all__ = ["SERVER_VERSION", "job_stats", "server_stats", "tube_list", "tube_stats"]
+__all__ = [
+    "SERVER_IDENTITY",
+    "SERVER_VERSION",
+    "job_stats",
+    "server_stats",
+    "tube_list",
+    "tube_stats",
+]
 
-#: What ``stats`` reports as ``version``: the protocol level, then who we are.
-SERVER_VERSION: Final = f"1.12+beanstalkm+{__version__}"
-#: beanstalkd's default binlog file size; reported even when there is no binlog.
-BINLOG_MAX_SIZE: Final = 10485760
+#: What ``stats`` reports as ``version``: exactly beanstalkd's, since clients parse it.
+SERVER_VERSION: Final = "1.12"
+#: Who is answering, for people: appended to the ``os`` line of ``stats``, which
+#: clients show but do not parse (on Linux its value starts with ``#``, so a YAML
+#: loader even reads the whole line as a comment).
+SERVER_IDENTITY: Final = f"(beanstalkm {__version__} embedded server)"
 
 _COMMAND_COUNTERS: Final = (
     (b"put", OP_PUT),
@@ -89,12 +97,15 @@ def _node_info() -> tuple[bytes, bytes, bytes]:
         uname = os.uname()
         fields = (uname.nodename, uname.version, uname.machine)
     except AttributeError:  # pragma: no cover - Windows
+        import platform
+
         info = platform.uname()
         fields = (info.node, info.version, info.machine)
     return tuple(f.encode("utf-8", "surrogateescape") for f in fields)  # type: ignore[return-value]
 
 
 _HOSTNAME, _OS, _PLATFORM = _node_info()
+_OS_LINE: Final = b"os: %s %s\n" % (_OS, SERVER_IDENTITY.encode())
 
 
 def _rusage() -> tuple[float, float]:
@@ -113,6 +124,17 @@ def _seconds_micros(seconds: float) -> bytes:
 def server_stats(broker: Broker) -> bytes:
     """The ``stats`` body."""
     utime, stime = _rusage()
+    journal = broker.journal
+    if journal is None:
+        wal: tuple[int, int, int, int, int] = (0, 0, 0, 0, broker.binlog_max_size)
+    else:
+        wal = (
+            journal.oldest_index,
+            journal.current_index,
+            journal.migrated,
+            journal.written,
+            journal.max_size,
+        )
     lines = [
         b"---\n",
         b"current-jobs-urgent: %d\n" % broker.urgent_count,
@@ -138,15 +160,15 @@ def server_stats(broker: Broker) -> bytes:
         b"rusage-utime: %s\n" % _seconds_micros(utime),
         b"rusage-stime: %s\n" % _seconds_micros(stime),
         b"uptime: %d\n" % broker.uptime,
-        b"binlog-oldest-index: 0\n",
-        b"binlog-current-index: 0\n",
-        b"binlog-records-migrated: 0\n",
-        b"binlog-records-written: 0\n",
-        b"binlog-max-size: %d\n" % BINLOG_MAX_SIZE,
+        b"binlog-oldest-index: %d\n" % wal[0],
+        b"binlog-current-index: %d\n" % wal[1],
+        b"binlog-records-migrated: %d\n" % wal[2],
+        b"binlog-records-written: %d\n" % wal[3],
+        b"binlog-max-size: %d\n" % wal[4],
         b"draining: %s\n" % (b"true" if broker.draining else b"false"),
         b"id: %s\n" % broker.instance_id.encode(),
         b"hostname: %s\n" % _HOSTNAME,
-        b"os: %s\n" % _OS,
+        _OS_LINE,
         b"platform: %s\n" % _PLATFORM,
         b"\r\n",
     ]
@@ -195,7 +217,7 @@ def job_stats(job: Job, now: int) -> bytes:
             b"delay: %d\n" % job.delay,
             b"ttr: %d\n" % job.ttr,
             b"time-left: %d\n" % time_left,
-            b"file: 0\n",
+            b"file: %d\n" % (0 if job.log_file is None else job.log_file.seq),
             b"reserves: %d\n" % job.reserves,
             b"timeouts: %d\n" % job.timeouts,
             b"releases: %d\n" % job.releases,

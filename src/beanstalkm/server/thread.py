@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
 
-from .listener import Server
+from .binlog import DEFAULT_FILE_SIZE, DEFAULT_FSYNC_MS, Binlog
+from .runner import Runner
+from .sockets import open_listener, unix_path
 from .state import DEFAULT_MAX_JOB_SIZE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["ServerThread", "run_in_thread"]
 
 
+def _warn(line: str) -> None:
+    import logging
+
+    logging.getLogger("beanstalkm.server").warning("%s", line)
+
+
 class ServerThread:
-    """An embedded beanstalkd on its own thread and event loop.
+    """An embedded beanstalkd on its own thread.
 
     Mirrors :class:`beanstalkm.testing.BeanstalkdProcess`: :meth:`start` returns the
-    ``(host, port)`` address, :meth:`stop` drops every connection and every job,
-    :meth:`restart` comes back empty on the same port. Starting takes milliseconds.
+    ``(host, port)`` address, :meth:`stop` drops every connection, :meth:`restart`
+    comes back on the same address. Without a binlog, jobs are lost when it stops;
+    with ``binlog_dir`` (beanstalkd's ``-b``) they come back on :meth:`restart`.
+    ``host`` may be ``unix:/path/to/socket`` (the port is then 0). Starting takes
+    milliseconds.
 
     >>> with ServerThread() as (host, port):  # doctest: +SKIP
     ...     ...
@@ -31,14 +44,37 @@ class ServerThread:
         *,
         max_job_size: int = DEFAULT_MAX_JOB_SIZE,
         verbose: int = 0,
+        binlog_dir: str | None = None,
+        fsync_ms: int | None = DEFAULT_FSYNC_MS,
+        binlog_size: int = DEFAULT_FILE_SIZE,
     ) -> None:
         self.host = host
-        self.port = port
+        self.port = 0 if unix_path(host) is not None else port
         self.max_job_size = max_job_size
         self.verbose = verbose
-        self.server: Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.binlog_dir = binlog_dir
+        self.fsync_ms = fsync_ms
+        self.binlog_size = binlog_size
+        #: The running server (its broker holds all state), or None.
+        self.runner: Runner | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_args(cls, args: Sequence[str]) -> ServerThread:
+        """A server configured with beanstalkd's flags (``-l``, ``-p``, ``-z``, ``-b``,
+        ``-f``, ``-F``, ``-s``, ``-V``); raises :class:`~.cli.UsageError`."""
+        from .cli import parse_args
+
+        opts = parse_args(args)
+        return cls(
+            opts.host,
+            opts.port or 0,
+            max_job_size=opts.max_job_size,
+            verbose=opts.verbose,
+            binlog_dir=opts.binlog_dir,
+            fsync_ms=opts.fsync_ms,
+            binlog_size=opts.binlog_size,
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -49,69 +85,65 @@ class ServerThread:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, timeout: float = 10.0) -> tuple[str, int]:
-        """Start serving and return the address; raises OSError if the bind fails."""
+        """Start serving and return the address.
+
+        Raises OSError if the address cannot be bound, and
+        :class:`~.binlog.BinlogError` if the binlog directory cannot be used.
+        """
         if self.running:
             return self.address
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        thread = threading.Thread(
-            target=self._run, args=(ready, failure), name="beanstalkm-server", daemon=True
+        listener = open_listener(self.host, self.port)
+        binlog = None
+        if self.binlog_dir is not None:
+            binlog = Binlog(
+                self.binlog_dir, file_size=self.binlog_size, fsync_ms=self.fsync_ms, report=_warn
+            )
+        runner = Runner(
+            listener,
+            max_job_size=self.max_job_size,
+            verbose=self.verbose,
+            binlog=binlog,
+            binlog_max_size=self.binlog_size,
         )
+        try:
+            runner.open()
+        except BaseException:
+            runner.close()
+            raise
+        if unix_path(self.host) is None:
+            self.port = int(listener.getsockname()[1])
+        thread = threading.Thread(target=runner.run, name="beanstalkm-server", daemon=True)
         thread.start()
-        if not ready.wait(timeout):
-            raise RuntimeError("the embedded beanstalkd server did not start in time")
-        if failure:
-            thread.join(timeout)
-            raise failure[0]
-        self._thread = thread
+        self.runner, self._thread = runner, thread
         return self.address
 
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        server = Server(self.host, self.port, max_job_size=self.max_job_size, verbose=self.verbose)
-        try:
-            loop.run_until_complete(server.start())
-        except BaseException as exc:
-            failure.append(exc)
-            loop.close()
-            ready.set()
-            return
-        self._loop, self.server, self.port = loop, server, server.port
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(server.stop())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server: connections are dropped and all jobs are lost."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
+        """Stop the server: connections are dropped; without a binlog, jobs are lost."""
+        thread, runner = self._thread, self.runner
+        if thread is None or runner is None:
             return
-        with contextlib.suppress(RuntimeError):  # the loop already closed
-            loop.call_soon_threadsafe(loop.stop)
+        runner.stop()
         thread.join(timeout)
-        self._thread = self._loop = self.server = None
+        runner.close()
+        self._thread = self.runner = None
 
     def restart(self) -> tuple[str, int]:
-        """Stop, then start an empty server on the same port."""
+        """Stop, then start again on the same address (with the binlog's jobs, if any)."""
         self.stop()
         return self.start()
 
     def enter_drain_mode(self) -> None:
         """Refuse new jobs from now on, as beanstalkd does on SIGUSR1."""
-        loop, server = self._loop, self.server
-        if loop is None or server is None:
+        runner = self.runner
+        if runner is None or not self.running:
             raise RuntimeError("the server is not running")
         done = threading.Event()
 
         def drain() -> None:
-            server.enter_drain_mode()
+            runner.broker.draining = True
             done.set()
 
-        loop.call_soon_threadsafe(drain)
+        runner.call(drain)
         done.wait(10)
 
     def __enter__(self) -> tuple[str, int]:
@@ -128,6 +160,7 @@ def run_in_thread(
     *,
     max_job_size: int = DEFAULT_MAX_JOB_SIZE,
     verbose: int = 0,
+    binlog_dir: str | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Run an embedded server on a background thread for the ``with`` block.
 
@@ -136,7 +169,9 @@ def run_in_thread(
     >>> with run_in_thread() as (host, port):  # doctest: +SKIP
     ...     client = beanstalkm.Client(host, port)
     """
-    server = ServerThread(host, port, max_job_size=max_job_size, verbose=verbose)
+    server = ServerThread(
+        host, port, max_job_size=max_job_size, verbose=verbose, binlog_dir=binlog_dir
+    )
     server.start()
     try:
         yield server.address
