@@ -165,15 +165,19 @@ def _bash(spec: Spec) -> str:
     for command in spec.commands:
         if command.foreign:
             continue
+        # Values completed alike share a case; the server options are covered by "*:".
+        by_kind: dict[str, tuple[Option, list[str]]] = {}
         for option in command.options:
-            if option.value == "none":
+            if option.value == "none" or option.flags[0] in global_valued:
                 continue
-            patterns = "|".join(f"{command.name}:{flag}" for flag in option.flags)
-            value_cases.append(
-                f"        {patterns}) {_bash_value(option.value, option.choices)}; return 0 ;;"
-            )
-        flags = _words(f for o in command.options for f in o.flags)
-        option_cases.append(f'        {command.name}) opts="{flags}" ;;')
+            key = option.value + ":" + " ".join(option.choices)
+            by_kind.setdefault(key, (option, []))[1].extend(option.flags)
+        for option, flags in by_kind.values():
+            patterns = "|".join(f"{command.name}:{flag}" for flag in flags)
+            action = _bash_value(option.value, option.choices)
+            value_cases.append(f"        {patterns}) {action}; return 0 ;;")
+        every = _words(f for o in command.options for f in o.flags)
+        option_cases.append(f'        {command.name}) opts="{every}" ;;')
         valued = "|".join(f"{command.name}:{flag}" for flag in _valued(command.options))
         if valued:
             skip_cases.append(f"            {valued}) ((i++)) ;;")

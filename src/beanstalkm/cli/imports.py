@@ -22,7 +22,11 @@ from .base import EXIT_ERROR, EXIT_USAGE, Failure
 
 __all__ = ["load_target", "user_traceback"]
 
-_PACKAGE_DIR: Final = str(Path(__file__).resolve().parent.parent)
+# Frames in these directories are the machinery of importing, not the user's code.
+_NOT_USER_DIRS: Final = (
+    str(Path(__file__).resolve().parent.parent) + os.sep,  # beanstalkm
+    str(Path(importlib.__file__).resolve().parent) + os.sep,
+)
 
 
 def _is_user_frame(filename: str) -> bool:
@@ -32,7 +36,7 @@ def _is_user_frame(filename: str) -> bool:
         resolved = str(Path(filename).resolve())
     except (OSError, ValueError):
         return True
-    return not resolved.startswith(_PACKAGE_DIR + os.sep)
+    return not resolved.startswith(_NOT_USER_DIRS)
 
 
 def _shown_path(filename: str) -> str:
@@ -87,7 +91,8 @@ def _import(module_name: str, app_dir: str | None) -> ModuleType:
     where = "sys.path"
     if app_dir is not None:
         path = os.path.abspath(app_dir)
-        where = f"{path} (--app-dir) or on sys.path"
+        here = "the current directory, " if path == os.getcwd() else ""
+        where = f"{path} ({here}--app-dir) or on sys.path"
         if path not in sys.path:
             sys.path.insert(0, path)
     try:

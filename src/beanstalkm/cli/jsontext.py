@@ -16,6 +16,8 @@ import base64
 import json
 import math
 import re
+import secrets
+import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -30,11 +32,23 @@ MAX_DEPTH: Final = 200
 _MAX_INT_DIGITS: Final = 4000
 
 
-class Number(str):
+class Number:
     """A JSON number kept as the text it was written with (too big for a float or an
     int); written back unchanged."""
 
-    __slots__ = ()
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Number({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Number) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -93,7 +107,7 @@ _basestring: Final = json.encoder.encode_basestring
 
 
 def _string(text: str) -> str:
-    return _STILL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", _basestring(text))
+    return _STILL_UNSAFE.sub(_escape, _basestring(text))
 
 
 def _scalar(value: Any) -> str | None:
@@ -104,7 +118,7 @@ def _scalar(value: Any) -> str | None:
     if value is False:
         return "false"
     if isinstance(value, Number):
-        return str.__str__(value)
+        return value.text
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, int):
@@ -117,14 +131,66 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
+# Stands for a Number in the stdlib encoder's output until its text replaces it. It
+# is random so that no string in the data can be mistaken for it.
+_PLACEHOLDER: Final = "number-" + secrets.token_hex(16) + "-"
+
+
+class _Encoder(json.JSONEncoder):
+    """The stdlib's C encoder, with Numbers written as placeholders to replace."""
+
+    def __init__(self, indent: int | None) -> None:
+        super().__init__(
+            ensure_ascii=False,
+            allow_nan=False,
+            indent=indent,
+            separators=(",", ":") if indent is None else (",", ": "),
+        )
+        self.numbers: list[str] = []
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Number):
+            self.numbers.append(o.text)
+            return f"{_PLACEHOLDER}{len(self.numbers) - 1}"
+        scalar = _scalar(o)
+        return json.loads(scalar) if scalar is not None else repr(o)
+
+
+_encoders: Final = threading.local()
+
+
+def _encoder(indent: int | None) -> _Encoder:
+    # Made once per thread: building a JSONEncoder costs more than a small record.
+    encoder: _Encoder | None = getattr(_encoders, str(indent), None)
+    if encoder is None:
+        encoder = _Encoder(indent)
+        setattr(_encoders, str(indent), encoder)
+    encoder.numbers.clear()
+    return encoder
+
+
 def dumps(value: Any, indent: int | None = None) -> str:
     """Write ``value`` as strict JSON: one compact line, or indented by ``indent``.
 
     Bytes are written in base64; other objects JSON has no form for as their repr.
     """
-    parts: list[str] = []
-    _write(value, parts, indent, 0)
-    return "".join(parts)
+    encoder = _encoder(indent)
+    try:
+        # The C encoder, when it can: about ten times faster than _write.
+        text = encoder.encode(value)
+    except (ValueError, TypeError, RecursionError):
+        # An infinite float, keys JSON cannot have: the careful way.
+        parts: list[str] = []
+        _write(value, parts, indent, 0)
+        return "".join(parts)
+    text = _STILL_UNSAFE.sub(_escape, text)
+    for index, number in enumerate(encoder.numbers):
+        text = text.replace(f'"{_PLACEHOLDER}{index}"', number, 1)
+    return text
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _write(value: Any, parts: list[str], indent: int | None, level: int) -> None:

@@ -81,8 +81,10 @@ def _read_created(value: Any) -> tuple[str | None, str | None]:
         return None, f'created: expected {{"$data": milliseconds}}, got {what}'
     try:
         moment = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
-    except (OverflowError, ValueError, OSError) as exc:
+    except ValueError as exc:  # "year 10000 is out of range"
         return None, f"created: {what} is not a date that can be shown ({exc})"
+    except (OverflowError, OSError):
+        return None, f"created: {what} is out of range for a date"
     return moment.isoformat().replace("+00:00", "Z"), None
 
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ...errors import NotFound
-from ...stats import JobStats
 from ..base import EXIT_USAGE, Context, Empty, Failure
-from ..jobscan import STATES, scan
+from ..jobscan import STATES, scan, scanning_client
 from ..options import Subparsers, add_command
 from ..output import RawMessage
 from ..progress import Progress, count
@@ -83,7 +82,7 @@ class _Mover:
         self.source: str = args.source
         self.target: str = args.target
         # The reader reserves, peeks at and deletes the originals; the writer puts.
-        self.reader = ctx.client(use=self.source, watch=[self.source])
+        self.reader = scanning_client(ctx, self.source, watch=[self.source])
         self.writer = ctx.client(use=self.target)
         self.progress = Progress(ctx.stderr_is_terminal)
         self.planned = 0
@@ -124,7 +123,7 @@ class _Mover:
                 pipeline.stats_job(message.uid)
             # Raises if a job we hold has no stats; closing the connection then gives
             # every held job back.
-            stats: list[JobStats] = pipeline.execute(raise_on_error=True)
+            stats: list[dict[str, Any]] = pipeline.execute(raise_on_error=True)
             self._put([(m.raw, s["pri"], 0, s["ttr"]) for m, s in zip(held, stats, strict=True)])
             pipeline = self.reader.pipeline()
             for message in held:
@@ -193,13 +192,17 @@ def cmd_move(ctx: Context, args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 0:
         raise Failure("--count must be 0 or more", EXIT_USAGE)
     states = [s for s in STATES if getattr(args, s)] or list(STATES)
+    # Before the mover's clients, which use the tube and so would make it exist.
+    looker = ctx.client()
+    try:
+        stats = looker.queue.stats_tube(args.source)
+    except NotFound:
+        raise Empty(f"tube {args.source} not found") from None
+    finally:
+        looker.close()
     mover = _Mover(ctx, args)
     tally = _Tally(dict.fromkeys(states, 0), remaining=args.count)
     try:
-        try:
-            stats = mover.reader.queue.stats_tube(args.source)
-        except NotFound:
-            raise Empty(f"tube {args.source} not found") from None
         limits = {state: int(stats[f"current-jobs-{state}"]) for state in states}  # type: ignore[literal-required]
         mover.planned = tally.room(sum(limits.values()))
         for state, limit in limits.items():

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from ...errors import NotFound
 from ...stats import TubeStats
 from ..base import EXIT_ERROR, EXIT_USAGE, CliClient, Context, Empty, Failure
-from ..jobscan import STATES, scan
+from ..jobscan import STATES, scan, scanning_client
 from ..options import Subparsers, add_command
 from ..patterns import PATTERN_HELP, expand, is_pattern
 from ..progress import Progress, count
@@ -117,9 +117,9 @@ def cmd_purge(ctx: Context, args: argparse.Namespace) -> int:
                 )
             if not confirm(question.capitalize()):
                 raise Failure("nothing deleted", EXIT_ERROR)
-        deleted = _purge(ctx, client, counts)
     finally:
         client.close()
+    deleted = _purge(ctx, counts)
     for tube, per_state in deleted.items():
         total = sum(per_state.values())
         if ctx.out.json:
@@ -132,9 +132,7 @@ def cmd_purge(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(
-    ctx: Context, client: CliClient, counts: dict[str, dict[str, int]]
-) -> dict[str, dict[str, int]]:
+def _purge(ctx: Context, counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     planned = sum(sum(per_state.values()) for per_state in counts.values())
     done = 0
     deleted: dict[str, dict[str, int]] = {}
@@ -143,21 +141,24 @@ def _purge(
             deleted[tube] = dict.fromkeys(per_state, 0)
             if not sum(per_state.values()):
                 continue
-            client.queue.use(tube)  # peek looks into the used tube
-            for state, limit in per_state.items():
-                if not limit:
-                    continue
-                for batch in scan(client, tube, state, limit):
-                    pipeline = client.pipeline()
-                    for job in batch:
-                        pipeline.delete(job["id"])
-                    results = pipeline.execute()
-                    # A job a worker reserved meanwhile is not found: it is its now.
-                    gone = sum(not isinstance(r, BaseException) for r in results)
-                    deleted[tube][state] += gone
-                    done += gone
-                    progress.show(
-                        f"deleting from {tube}: {count(done)} of {count(planned)} jobs "
-                        f"({progress.rate(done):,.0f}/s)"
-                    )
+            client = scanning_client(ctx, tube)
+            try:
+                for state, limit in per_state.items():
+                    if not limit:
+                        continue
+                    for batch in scan(client, tube, state, limit):
+                        pipeline = client.pipeline()
+                        for job in batch:
+                            pipeline.delete(job["id"])
+                        results = pipeline.execute()
+                        # A job a worker reserved meanwhile is not found: it is its now.
+                        gone = sum(not isinstance(r, BaseException) for r in results)
+                        deleted[tube][state] += gone
+                        done += gone
+                        progress.show(
+                            f"deleting from {tube}: {count(done)} of {count(planned)} jobs "
+                            f"({progress.rate(done):,.0f}/s)"
+                        )
+            finally:
+                client.close()
     return deleted

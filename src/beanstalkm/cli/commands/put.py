@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from ...errors import Buried, CommandFailed, Draining, JobTooBig
 from ..base import EXIT_ERROR, EXIT_USAGE, CliClient, Context, Failure
+from ..jsontext import dumps
 from ..options import Subparsers, add_command, add_job_options, add_tube
 from ..progress import Progress, count
 
@@ -203,6 +204,9 @@ class _Putter:
             pipeline.put(body, args.priority, args.delay, args.ttr)
         results = pipeline.execute()
         out = self.ctx.out
+        # Each record is the same but for the id: made from a template, written at once.
+        after_id = ',"tube":' + dumps(args.tube) + "}"
+        printed: list[str] = []
         for (line, body), result in zip(numbered, results, strict=True):
             if isinstance(result, Draining):
                 raise Failure(
@@ -217,10 +221,12 @@ class _Putter:
             if self.first_id is None:
                 self.first_id = result
             if out.json:
-                out.record({"id": result, "tube": args.tube}, flush=False)
+                printed.append(f'{{"id":{result}{after_id}')
             elif not args.lines:
-                out.write(f"put job {result} into {args.tube}", flush=False)
-        out.stream.flush()
+                out.write(f"put job {result} into {args.tube}")
+        if printed:
+            out.stream.write("\n".join(printed) + "\n")
+            out.stream.flush()
 
     def _describe(self, exc: BaseException, line: int, size: int) -> str:
         where = f"line {line}: " if self.args.lines else ""

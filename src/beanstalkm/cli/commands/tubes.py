@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ...errors import NotFound
+from ...errors import InvalidArgument, NotFound
 from ...stats import TubeStats
 from ..base import CliClient, Context
 from ..options import JSON, PLAIN, TABLE, Subparsers, add_command
@@ -34,13 +34,18 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def tube_stats(client: CliClient, names: list[str] | None = None) -> list[TubeStats]:
     """``stats-tube`` for each tube (all of them by default), pipelined, skipping tubes
-    that vanish while we look (an empty tube nobody uses or watches goes away)."""
+    that vanish while we look (an empty tube nobody uses or watches goes away) and
+    names listed by the server that no tube can have (nothing could be asked about
+    them)."""
     tubes = names if names is not None else client.queue.list_tubes()
-    if not tubes:
-        return []
     pipeline = client.pipeline()
     for name in tubes:
-        pipeline.stats_tube(name)
+        try:
+            pipeline.stats_tube(name)
+        except InvalidArgument:
+            continue
+    if not len(pipeline):
+        return []
     result: list[TubeStats] = []
     for stats in pipeline.execute():
         if isinstance(stats, NotFound):
