@@ -138,12 +138,12 @@ def test_purge_asks_about_every_tube_a_pattern_matches(
 
 
 def test_purge_shows_progress_on_a_terminal(server: BeanstalkdProcess, client: Client) -> None:
-    put_many(client, "big", [b"x"] * 5000)
+    put_many(client, "big", [b"x"] * 30_000)
     with Terminal(server.address, "purge", "big", "--yes") as terminal:
         assert terminal.finish() == 0
     assert b"\r\x1b[Kdeleting from big: " in terminal.output
-    assert b" of 5,000 jobs (" in terminal.output
-    assert b"deleted 5,000 jobs (5,000 ready, 0 delayed, 0 buried) from big" in terminal.output
+    assert b" of 30,000 jobs (" in terminal.output
+    assert b"deleted 30,000 jobs (30,000 ready, 0 delayed, 0 buried) from big" in terminal.output
 
 
 # -- kick -----------------------------------------------------------------------------

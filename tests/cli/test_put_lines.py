@@ -107,7 +107,7 @@ def test_progress_line_on_a_terminal(server: BeanstalkdProcess) -> None:
         )  # fmt: skip
         os.close(slave)
         slave = -1
-        out, _ = proc.communicate(b"".join(b"%d\n" % n for n in range(20_000)), timeout=60)
+        out, _ = proc.communicate(b"".join(b"%d\n" % n for n in range(100_000)), timeout=60)
         shown = b""
         while True:
             try:
@@ -122,7 +122,7 @@ def test_progress_line_on_a_terminal(server: BeanstalkdProcess) -> None:
         if slave >= 0:
             os.close(slave)
     assert proc.returncode == 0
-    assert len(out.splitlines()) == 20_000
+    assert len(out.splitlines()) == 100_000
     assert b"\r\x1b[Kput " in shown
     assert b" jobs into p (" in shown
     assert shown.endswith(b"\r\x1b[K")  # erased at the end

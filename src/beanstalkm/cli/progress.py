@@ -19,19 +19,26 @@ def count(n: int) -> str:
 
 
 class Progress:
-    """One line on a terminal, redrawn at most every ``every`` seconds.
+    """One line on a terminal, redrawn at most every ``every`` seconds, from ``after``
+    seconds on (work done sooner shows no progress at all).
 
     Does nothing when ``enabled`` is false (stderr is not a terminal), so callers need
     no conditions. Use as a context manager: the line is erased at the end, leaving
     the terminal as it was for the summary that follows.
     """
 
-    def __init__(self, enabled: bool, stream: IO[str] | None = None, every: float = 0.1) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        stream: IO[str] | None = None,
+        every: float = 0.1,
+        after: float = 0.3,
+    ) -> None:
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.every = every
         self.started = time.monotonic()
-        self._last = 0.0
+        self._last = self.started + after - every
         self._shown = False
 
     def rate(self, done: int) -> float:
