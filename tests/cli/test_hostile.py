@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from beanstalkm import Client
 from beanstalkm.testing import BeanstalkdProcess
 
 from ..fakeserver import FakeServer
-from .util import run_cli, run_cli_bytes, run_on_terminal
+from .util import ROOT, cli_env, console_script, run_cli, run_cli_bytes, run_on_terminal, wait_for
 
 HOSTILE_BODIES: dict[str, bytes] = {
     "text with escapes": b"x \x1b]0;PWNED\x07\x1b[2J\x1b[31mred\r\x08",
@@ -43,9 +46,13 @@ HOSTILE_BODIES: dict[str, bytes] = {
 PAYLOADS = [b"\x1b]0;PWNED", b"\x07", b"\x1b[2J", "\u009b".encode(), "\u202e".encode()]
 
 
-def fill(client: Client, tube: str = "default") -> list[int]:
+def put_raw(client: Client, tube: str, *bodies: bytes) -> list[int]:
     client.queue.use(tube)
-    return [client.queue.put(body) for body in HOSTILE_BODIES.values()]
+    return [client.queue.put(body) for body in bodies]
+
+
+def fill(client: Client, tube: str = "default") -> list[int]:
+    return put_raw(client, tube, *HOSTILE_BODIES.values())
 
 
 def strict_json(line: str) -> Any:
@@ -215,3 +222,30 @@ def test_top_escapes_what_a_server_lists() -> None:
         for args in (["tubes", "--plain"], ["tubes", "-q"]):
             code, shown = run_on_terminal(fake.address, *args)
             assert_safe_for_a_terminal(shown)
+
+
+def test_worker_logs_escape_what_handlers_raise(
+    server: BeanstalkdProcess, client: Client, tmp_path: Path
+) -> None:
+    (tmp_path / "hostile_tasks.py").write_text(
+        "def handle(message):\n"
+        "    raise RuntimeError('\\x1b]0;PWNED\\x07\\x1b[2J ' + message.body)\n"
+    )
+    [uid] = put_raw(client, "jobs", "\x1b[31mbody\u009b".encode())
+    proc = subprocess.Popen(
+        [*console_script(), "worker", "hostile_tasks:handle", "-t", "jobs",
+         "--max-attempts", "1", "--app-dir", str(tmp_path), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(server.address), cwd=ROOT,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: client.queue.stats_job(uid)["state"] == "buried")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert b"RuntimeError" in err
+    assert_safe_for_a_terminal(err)
+    assert b"\\x1b]0;PWNED\\x07" in err  # shown, escaped

@@ -13,6 +13,7 @@ from ..jobscan import STATES, scan, scanning_client
 from ..options import Subparsers, add_command
 from ..patterns import PATTERN_HELP, expand, is_pattern
 from ..progress import Progress, count
+from ..safetext import printable
 
 __all__ = ["add_parser", "cmd_purge", "confirm", "describe"]
 
@@ -41,7 +42,7 @@ def add_parser(subparsers: Subparsers) -> None:
 def confirm(question: str) -> bool:
     """Ask on the terminal; True for yes. The question goes to stderr, so that stdout
     stays data only."""
-    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.write(f"{printable(question, one_line=True)} [y/N] ")
     sys.stderr.flush()
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")

@@ -13,6 +13,7 @@ from ...worker import Backoff, Worker
 from ..base import EXIT_USAGE, Context, Failure
 from ..imports import load_target
 from ..options import Subparsers, add_command
+from ..safetext import printable
 
 __all__ = ["add_parser", "cmd_worker"]
 
@@ -83,6 +84,14 @@ def add_parser(subparsers: Subparsers) -> None:
     )
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines with control characters escaped: they quote job bodies, tube names
+    and exceptions raised by handlers, which may hold anything."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _handlers(target: Any, spec: str, tubes: Sequence[str] | None) -> dict[str, Any]:
     if isinstance(target, Mapping):
         handlers = dict(target)
@@ -123,11 +132,9 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
             "a worker runs one kind (start one worker for each)",
             EXIT_USAGE,
         )
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     kind = AsyncWorker if kinds == {True} else Worker
     try:
         worker: Worker | AsyncWorker = kind(
