@@ -50,10 +50,3 @@ def test_demo_on_a_named_server(server: BeanstalkdProcess) -> None:
     assert f"on {server.host}:{server.port}" in result.stdout
     assert "lost 0, handled twice 0" in result.stdout
 
-
-def test_demo_on_a_server_named_by_option(server: BeanstalkdProcess) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "BEANSTALKD_URL"}
-    env["PYTHONPATH"] = str(ROOT / "src")
-    result = _demo("--url", f"beanstalk://{server.host}:{server.port}", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"on {server.host}:{server.port}" in result.stdout

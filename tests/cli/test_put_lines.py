@@ -25,7 +25,9 @@ def ready(client: Client, tube: str) -> int:
 
 def test_lines_are_split_across_reads() -> None:
     chunks = [b"one\ntw", b"o\r", b"\n\n  \nthree\r\nfo", b"ur"]
-    assert list(lines_of(iter(chunks))) == [[b"one"], [b"two", b"three"], [b"four"]]
+    assert list(lines_of(iter(chunks))) == [
+        [(1, b"one")], [(2, b"two"), (5, b"three")], [(6, b"four")],
+    ]  # fmt: skip
     assert list(lines_of(iter([b"", b"\n"]))) == []
 
 
@@ -60,10 +62,11 @@ def test_many_lines_in_order_and_a_bad_one_reported(small_server: BeanstalkdProc
     count = 2 * BATCH_JOBS + 500
     lines = [f"line {n}" for n in range(count)]
     lines[1234] = "x" * 2000  # bigger than this server's max-job-size (1024)
-    result = run_cli(small_server.address, "put", "--lines", "-t", "t", input="\n".join(lines))
+    text = "\n\n".join(lines[:10]) + "\n" + "\n".join(lines[10:])  # blank lines count too
+    result = run_cli(small_server.address, "put", "--lines", "-t", "t", input=text)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "beanstalkm put: line 1235: job of 2000 bytes is bigger than the server's "
+        "beanstalkm put: line 1244: job of 2000 bytes is bigger than the server's "
         "max-job-size (see: beanstalkm stats)",
         "beanstalkm put: 1 line was not put (see above)",
     ]

@@ -90,19 +90,23 @@ def _reads(fd: int) -> Iterator[bytes]:
         yield data
 
 
-def lines_of(chunks: Iterator[bytes]) -> Iterator[list[bytes]]:
-    """The complete non-empty lines of each chunk (without their LF or CRLF); the
-    unfinished line waits for the next chunk, and comes last at the end."""
+def lines_of(chunks: Iterator[bytes]) -> Iterator[list[tuple[int, bytes]]]:
+    """The complete non-empty lines of each chunk (without their LF or CRLF), each with
+    its number in the input; the unfinished line waits for the next chunk, and comes
+    last at the end."""
     rest = b""
+    number = 0
     for chunk in chunks:
         *complete, rest = (rest + chunk).split(b"\n")
-        found = [_strip_cr(line) for line in complete]
-        found = [line for line in found if line.strip()]
+        found = []
+        for line in complete:
+            number += 1
+            if line.strip():
+                found.append((number, _strip_cr(line)))
         if found:
             yield found
-    last = _strip_cr(rest)
-    if last.strip():
-        yield [last]
+    if rest.strip():
+        yield [(number + 1, _strip_cr(rest))]
 
 
 def _strip_cr(line: bytes) -> bytes:
@@ -146,7 +150,6 @@ class _Putter:
         self.ctx = ctx
         self.args = args
         self.client = client
-        self.line = 0
         self.put = 0
         self.failed = 0
         #: Of the lines not put, those refused before sending (not JSON for --envelope).
@@ -158,14 +161,15 @@ class _Putter:
         """Refuse a bad priority, delay or ttr before reading any input."""
         self.client.pipeline().put(b"", self.args.priority, self.args.delay, self.args.ttr)
 
-    def body(self, data: bytes) -> bytes | None:
-        """The bytes to send for ``data``, or None (reported) when --envelope cannot."""
+    def body(self, line: int, data: bytes) -> bytes | None:
+        """The bytes to send for ``data`` (line ``line``), or None (reported) when
+        --envelope cannot send it."""
         if not self.args.envelope:
             return data
         try:
             value = _envelope_value(data)
         except ValueError as exc:
-            where = f"line {self.line}" if self.args.lines else "the body"
+            where = f"line {line}" if self.args.lines else "the body"
             message = (
                 f"{where} is not JSON that can be sent ({exc}); --envelope sends JSON "
                 "values, leave it out to send the bytes as they are"
@@ -180,19 +184,18 @@ class _Putter:
         )
         return envelope.encode()
 
-    def send(self, lines: list[bytes]) -> None:
-        """Put ``lines`` (already split into jobs), in batches."""
+    def send(self, lines: list[tuple[int, bytes]]) -> None:
+        """Put ``lines`` (numbered, each a job), in batches."""
         numbered: list[tuple[int, bytes]] = []
         size = 0
-        for data in lines:
-            self.line += 1
-            body = self.body(data)
+        for line, data in lines:
+            body = self.body(line, data)
             if body is None:
                 continue
             if numbered and (len(numbered) >= BATCH_JOBS or size + len(body) > BATCH_BYTES):
                 self._flush(numbered)
                 numbered, size = [], 0
-            numbered.append((self.line, body))
+            numbered.append((line, body))
             size += len(body)
         if numbered:
             self._flush(numbered)
@@ -272,7 +275,7 @@ def cmd_put(ctx: Context, args: argparse.Namespace) -> int:
                 data = sys.stdin.buffer.read()
             else:
                 data = _argument_bytes(args)
-            putter.send([data])
+            putter.send([(1, data)])
             return 0
         if _from_stdin(args):
             _announce_stdin("lines")
