@@ -6,9 +6,9 @@ import argparse
 
 from ...errors import InvalidArgument, NotFound
 from ...stats import TubeStats
-from ..base import CliClient, Context
+from ..base import CliClient, Context, Empty
 from ..options import JSON, PLAIN, TABLE, Subparsers, add_command
-from ..patterns import expand
+from ..patterns import expand, is_pattern
 
 __all__ = ["add_parser", "cmd_tubes", "tube_stats"]
 
@@ -68,6 +68,10 @@ def cmd_tubes(ctx: Context, args: argparse.Namespace) -> int:
         stats = tube_stats(client, names)
     finally:
         client.close()
+    shown = {t["name"] for t in stats}
+    for name in args.names:
+        if not is_pattern(name) and name not in shown:
+            raise Empty(f"tube {name} not found")
     if ctx.out.json:
         for tube in stats:
             ctx.out.record(tube)
