@@ -1,4 +1,5 @@
-"""The README's first command: the main job runs on the embedded server, nothing lost."""
+"""The README's first command, ``beanstalkm demo``: the main job runs on the embedded
+server (or a named one), nothing lost."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _demo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "examples/demo.py", "--messages", "600", "--time-limit", "60", *args],
+        [
+            sys.executable,
+            "-m",
+            "beanstalkm",
+            "demo",
+            "--messages",
+            "600",
+            "--time-limit",
+            "60",
+            *args,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -38,3 +49,4 @@ def test_demo_on_a_named_server(server: BeanstalkdProcess) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"on {server.host}:{server.port}" in result.stdout
     assert "lost 0, handled twice 0" in result.stdout
+

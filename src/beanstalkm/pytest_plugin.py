@@ -59,6 +59,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "beanstalkd(*flags, kind=None): beanstalkd command-line flags (e.g. '-z', '1024') "
         "and optionally the server kind for this test's beanstalkd fixture",
     )
+    if config.getoption("help", False) or config.getoption("version", False):
+        return
+    # A bad choice fails the run once, at start-up, rather than every test that
+    # asks for a server.
+    requested = config.getoption("beanstalkd", None)
+    if resolve_kind(requested) == "real" and not _real_binary():
+        how = "--beanstalkd=real" if requested else f"{ENV_VAR}=real"
+        raise pytest.UsageError(
+            f"{how}, but beanstalkd is not installed (not on PATH, no $BEANSTALKD_BIN); "
+            "install it, or choose --beanstalkd=embedded or auto"
+        )
+
+
+def _real_binary() -> str | None:
+    return os.environ.get("BEANSTALKD_BIN") or shutil.which("beanstalkd")
 
 
 def resolve_kind(requested: str | None) -> str:
@@ -67,8 +82,7 @@ def resolve_kind(requested: str | None) -> str:
     if kind not in KINDS:
         raise pytest.UsageError(f"{ENV_VAR}={kind!r}: expected one of {', '.join(KINDS)}")
     if kind == "auto":
-        binary = os.environ.get("BEANSTALKD_BIN") or shutil.which("beanstalkd")
-        return "real" if binary else "embedded"
+        return "real" if _real_binary() else "embedded"
     return kind
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from .constants import DEFAULT_HOST, DEFAULT_PORT
 
-__all__ = ["ENV_VAR", "address_from_env", "parse_url"]
+__all__ = ["ENV_VAR", "address_from_env", "format_address", "parse_url"]
 
 #: The environment variable naming the server, e.g. ``beanstalk://127.0.0.1:11300``.
 ENV_VAR = "BEANSTALKD_URL"
@@ -39,3 +39,8 @@ def address_from_env(default: tuple[str, int] | None = None) -> tuple[str, int] 
     """The address in ``$BEANSTALKD_URL``, else ``default``."""
     value = os.environ.get(ENV_VAR)
     return parse_url(value) if value else default
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port`` for messages, an IPv6 host in brackets: ``[::1]:11300``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -17,8 +17,10 @@ from .util import ROOT, cli_env, console_script, run_cli, wait_for
 
 SUBCOMMANDS = [
     "put", "reserve", "consume", "peek", "kick", "delete", "bury", "tubes", "stats",
-    "pause", "purge", "top", "worker",
+    "pause", "purge", "move", "top", "worker", "demo", "completion",
 ]  # fmt: skip
+#: Subcommands that talk to no server.
+OFFLINE = ["completion"]
 
 
 def test_help_from_the_console_script() -> None:
@@ -35,7 +37,8 @@ def test_help_of_every_subcommand(name: str, capsys: pytest.CaptureFixture[str])
     assert main([name, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: beanstalkm {name}")
-    assert "--host" in out  # the connection options are everywhere
+    # the connection options are everywhere a server is
+    assert ("--host" in out) is (name not in OFFLINE)
     assert "example" in out
 
 
@@ -143,9 +146,14 @@ def test_reserve_interrupted_exits_130(server: BeanstalkdProcess) -> None:
 
 
 def test_serve_comes_first() -> None:
-    result = run_cli(None, "--json", "serve")
+    result = run_cli(None, "--json", "serve", "-p", "0")
     assert result.returncode == 2
-    assert "serve takes beanstalkd's flags only" in result.stderr
+    assert result.stderr == (
+        "beanstalkm serve: serve takes beanstalkd's flags and must come first "
+        "(--json does not apply to it): beanstalkm serve -p 0\n"
+    )
+    result = run_cli(None, "--host", "h", "serve")
+    assert "(--host h does not apply to it): beanstalkm serve\n" in result.stderr
 
 
 def test_serve_hands_its_arguments_to_the_embedded_server() -> None:

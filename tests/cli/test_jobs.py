@@ -79,9 +79,14 @@ def test_put_lines(server: BeanstalkdProcess, client: Client) -> None:
     assert bodies == ["one", "two", "three"]
     result = run_cli(server.address, "put", "--lines", "--envelope", input='{"a":1}\n[2]\n')
     assert result.returncode == 0, result.stderr
-    result = run_cli(server.address, "put", "--lines", "--envelope", input='{"a":1}\noops\n')
-    assert result.returncode == 2
+    result = run_cli(
+        server.address, "put", "--lines", "--envelope", "-t", "e", input='{"a":1}\noops\n[3]\n'
+    )
+    assert result.returncode == 2  # bad input, as for a single body
     assert "line 2 is not JSON" in result.stderr
+    assert "1 line was not put" in result.stderr
+    assert len(records(result.stdout)) == 2  # the stream goes on past the bad line
+    assert client.queue.stats_tube("e")["current-jobs-ready"] == 2
 
 
 def test_put_options(server: BeanstalkdProcess, client: Client) -> None:

@@ -15,9 +15,9 @@ from beanstalkm.cli.output import (
     dumps,
     format_duration,
     have_rich,
-    message_record,
     plain_table,
 )
+from beanstalkm.cli.records import job_record, read_job
 from beanstalkm.testing import BeanstalkdProcess
 
 from .util import run_in_pty
@@ -72,7 +72,7 @@ def test_message_records(server: BeanstalkdProcess, client: Client) -> None:
         for _ in range(4):
             message = cli.reserve(timeout=0, drop=True)
             assert isinstance(message, RawMessage)
-            got.append(message_record(message, "r"))
+            got.append(job_record(read_job(message.uid, message.raw), "r"))
     finally:
         cli.close()
     assert got[0] == {"id": 1, "tube": "r", "body": "text", "envelope": False, "size": 4}

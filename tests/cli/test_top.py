@@ -12,7 +12,7 @@ import time
 from typing import cast
 
 from beanstalkm import Client
-from beanstalkm.cli.top import Rates, Sample, compute_rates, render_plain, rows
+from beanstalkm.cli.commands.top import Rates, Sample, compute_rates, render_plain, rows
 from beanstalkm.stats import ServerStats, TubeStats
 from beanstalkm.testing import BeanstalkdProcess, free_port
 
@@ -131,7 +131,7 @@ def test_live_screen_in_a_terminal(server: BeanstalkdProcess) -> None:
     assert code == 0, out
     assert out.count("\x1b[H\x1b[2J") == 2  # the counts at once, then one frame
     assert "TUBE" in out
-    assert "(Ctrl-C to quit)" in out
+    assert "(q or Ctrl-C to quit)" in out
     assert out.startswith("\x1b[?25l")  # cursor hidden while drawing...
     assert "\x1b[?25h" in out  # ...and shown again
 

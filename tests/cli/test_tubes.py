@@ -135,3 +135,13 @@ def test_purge_asks_on_a_terminal(server: BeanstalkdProcess, client: Client) -> 
     assert records(out) == [
         {"tube": "p", "deleted": {"ready": 1, "delayed": 1, "buried": 0}, "total": 2}
     ]
+
+
+def test_tubes_named_or_matched(server: BeanstalkdProcess, client: Client) -> None:
+    fill(client, "emails.a", 1, 0, 0)
+    fill(client, "emails.b", 2, 0, 0)
+    result = run_cli(server.address, "tubes", "emails.*", "default")
+    assert [r["name"] for r in records(result.stdout)] == ["emails.a", "emails.b", "default"]
+    result = run_cli(server.address, "tubes", "emails.a", "nosuch")
+    assert (result.returncode, result.stderr) == (3, "beanstalkm tubes: tube nosuch not found\n")
+    assert run_cli(server.address, "tubes", "-q", "e*").stdout == "emails.a\nemails.b\n"

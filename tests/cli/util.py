@@ -128,3 +128,96 @@ def run_in_pty(
         os.close(master)
         if slave >= 0:
             os.close(slave)
+
+
+class Terminal:
+    """The command line run on a pseudo-terminal (stdin, stdout and stderr), read as
+    bytes: what a person's terminal would receive."""
+
+    def __init__(
+        self, address: tuple[str, int] | None, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        environment = env if env is not None else dict(os.environ)
+        if address is not None:
+            environment = {**environment, **cli_env(address)}
+        environment["TERM"] = "xterm"
+        try:
+            self.proc = subprocess.Popen(
+                [*console_script(), *args],
+                stdin=slave, stdout=slave, stderr=slave, env=environment, cwd=ROOT,
+            )  # fmt: skip
+        finally:
+            os.close(slave)
+        self.output = b""
+
+    def read(self, timeout: float = 0.1) -> bytes:
+        """What arrived within ``timeout`` seconds (b"" once the program is gone)."""
+        import select
+
+        got = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.master], [], [], left)[0]:
+                break
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the other side closed
+                break
+            if not chunk:
+                break
+            got += chunk
+        self.output += got
+        return got
+
+    def read_until(self, needle: bytes, timeout: float = 10.0) -> None:
+        """Read until ``needle`` was shown; fail the test after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} never came; got {self.output!r}")
+            self.read(0.05)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def finish(self, timeout: float = 15.0) -> int:
+        """Wait for the program to end (reading all it writes); its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.read(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"still running after {timeout}s; got {self.output!r}")
+        self.read(0.1)
+        return self.proc.returncode
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_on_terminal(
+    address: tuple[str, int] | None, *args: str, timeout: float = 15
+) -> tuple[int, bytes]:
+    """Run the command line on a terminal to the end; its exit code and every byte it
+    sent to the terminal."""
+    with Terminal(address, *args) as terminal:
+        code = terminal.finish(timeout)
+        return code, terminal.output

@@ -130,18 +130,33 @@ def test_real_when_missing_fails_clearly(
 ) -> None:
     monkeypatch.setenv("PATH", str(pytester.path))
     monkeypatch.delenv("BEANSTALKD_BIN", raising=False)
-    result = run(pytester, "def test_it(beanstalkd):\n    pass\n", "--beanstalkd=real")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*--beanstalkd=real, but beanstalkd is not installed*"])
+    result = run(pytester, TWO_TESTS, "--beanstalkd=real")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at start-up, no test run
+    assert [line for line in result.stderr.lines if line] == [
+        "ERROR: --beanstalkd=real, but beanstalkd is not installed (not on PATH, no "
+        "$BEANSTALKD_BIN); install it, or choose --beanstalkd=embedded or auto",
+    ]
+    monkeypatch.setenv("BEANSTALKM_SERVER", "real")
+    result = run(pytester, TWO_TESTS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0].startswith("ERROR: BEANSTALKM_SERVER=real, but beanstalkd")
 
 
-def test_bad_env_value_is_a_usage_error(
+TWO_TESTS = "def test_one(beanstalkd):\n    pass\n\ndef test_two(beanstalk_client):\n    pass\n"
+
+
+def test_bad_env_value_fails_once_at_start_up(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BEANSTALKM_SERVER", "bogus")
-    result = run(pytester, "def test_it(beanstalkd):\n    pass\n")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*BEANSTALKM_SERVER='bogus'*"])
+    result = run(pytester, TWO_TESTS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == [
+        "ERROR: BEANSTALKM_SERVER='bogus': expected one of auto, real, embedded"
+    ]
+    assert "test_one" not in result.stdout.str()
+    # --help still works, to find out what the values are
+    assert run(pytester, TWO_TESTS, "--help").ret == pytest.ExitCode.OK
 
 
 @pytest.mark.parametrize("kind", ["embedded", pytest.param("real", marks=needs_real)])

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..client import Client
 from ..constants import DEFAULT_HOST, DEFAULT_PORT
-from ..urls import ENV_VAR, address_from_env, parse_url
+from ..urls import ENV_VAR, address_from_env, format_address, parse_url
 from .output import Output, RawMessage
+from .safetext import printable
 
 __all__ = [
     "EXIT_EMPTY",
     "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "PROG",
+    "TIMEOUT_ENV_VAR",
     "CliClient",
     "Context",
     "Empty",
     "Failure",
     "resolve_address",
+    "socket_timeout",
 ]
+
+PROG: Final = "beanstalkm"
 
 EXIT_OK: Final = 0
 #: Something went wrong: the server is down, a command failed.
@@ -36,14 +44,21 @@ EXIT_INTERRUPTED: Final = 130
 
 #: Seconds to wait to connect and for each reply (a reserve waits as asked, plus this).
 SOCKET_TIMEOUT: Final = 10.0
+#: Changes :data:`SOCKET_TIMEOUT`; shell completion sets it low so that a server that
+#: is down cannot hold up the prompt.
+TIMEOUT_ENV_VAR: Final = "BEANSTALKM_TIMEOUT"
 
 
 class Failure(Exception):
-    """Stop the command: print ``message`` on one line and exit with ``code``."""
+    """Stop the command: print ``message`` on one line and exit with ``code``.
 
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+    ``detail`` (several lines, such as the user's own traceback) is printed after it.
+    """
+
+    def __init__(self, message: str, code: int = EXIT_ERROR, detail: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.detail = detail
 
 
 class Empty(Failure):
@@ -76,6 +91,20 @@ def resolve_address(args: argparse.Namespace) -> tuple[str, int]:
     return host, port
 
 
+def socket_timeout() -> float:
+    """:data:`SOCKET_TIMEOUT`, or the seconds in ``$BEANSTALKM_TIMEOUT``."""
+    text = os.environ.get(TIMEOUT_ENV_VAR)
+    if not text:
+        return SOCKET_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise Failure(f"{TIMEOUT_ENV_VAR}={text!r}: expected a number of seconds above 0", 2)
+    return value
+
+
 @dataclass
 class Context:
     """The address and output of one run of the command line."""
@@ -87,12 +116,21 @@ class Context:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """``host:port``, an IPv6 host in brackets."""
+        return format_address(self.host, self.port)
 
     def client(self, **kwargs: Any) -> CliClient:
         """A client for the server (it connects on its first command)."""
-        return CliClient(self.host, self.port, timeout=SOCKET_TIMEOUT, **kwargs)
+        return CliClient(self.host, self.port, timeout=socket_timeout(), **kwargs)
 
     def note(self, text: str) -> None:
         """A remark for the person at the terminal, on stderr (never mixed with data)."""
-        print(f"beanstalkm {self.command}: {text}", file=sys.stderr, flush=True)
+        print(f"{PROG} {self.command}: {printable(text)}", file=sys.stderr, flush=True)
+
+    @property
+    def stderr_is_terminal(self) -> bool:
+        """Whether remarks and progress lines on stderr reach a person."""
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False

@@ -7,21 +7,22 @@ explicitly. Nothing here talks to a server.
 
 from __future__ import annotations
 
-import base64
-import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any, Literal
 
 from ..connection import Message
+from . import jsontext
+from .safetext import printable
 
 __all__ = [
     "Output",
     "RawMessage",
+    "dumps",
     "format_duration",
     "have_rich",
-    "message_record",
     "plain_table",
+    "rich_table",
 ]
 
 Mode = Literal["json", "table"]
@@ -37,7 +38,11 @@ def have_rich() -> bool:
 
 
 class RawMessage(Message):
-    """A Message that also keeps the job body exactly as the server sent it."""
+    """A Message that also keeps the job body exactly as the server sent it.
+
+    The command line reads bodies itself (:mod:`.records`) from these bytes, and
+    ``--raw`` prints them unchanged.
+    """
 
     __slots__ = ("raw",)
 
@@ -50,33 +55,6 @@ class RawMessage(Message):
         message = super().from_job(connection, uid, raw, reserved, generation)
         message.raw = bytes(raw)
         return message
-
-
-def message_record(
-    message: RawMessage, tube: str | None = None, stats: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """A job as a JSON-ready dict: id, tube, body, and the envelope's fields if any.
-
-    ``body`` is the decoded body: the envelope's body, else the JSON value, else the
-    text; a body that is not UTF-8 is given in base64 with ``"base64": true``.
-    """
-    record: dict[str, Any] = {"id": message.uid}
-    if tube is not None:
-        record["tube"] = tube
-    body = message.body
-    if isinstance(body, (bytes, bytearray)):
-        record["body"] = base64.b64encode(body).decode("ascii")
-        record["base64"] = True
-    else:
-        record["body"] = body
-    record["envelope"] = message.is_envelope
-    if message.is_envelope:
-        record["created"] = message.utc.isoformat().replace("+00:00", "Z")
-        record["sender"] = message.sender
-    record["size"] = len(message.raw)
-    if stats is not None:
-        record["stats"] = dict(stats)
-    return record
 
 
 def format_duration(seconds: float) -> str:
@@ -97,7 +75,7 @@ def _cell(value: Any) -> str:
         return f"{value:.1f}"
     if value is None:
         return "-"
-    return str(value)
+    return printable(str(value), one_line=True)
 
 
 def _numeric(value: Any) -> bool:
@@ -124,21 +102,15 @@ def plain_table(
         out = [t.rjust(widths[i]) if right[i] else t.ljust(widths[i]) for i, t in enumerate(texts)]
         return "  ".join(out).rstrip()
 
-    lines = [title] if title else []
+    lines = [printable(title, one_line=True)] if title else []
     lines.append(line([h.upper() if h.islower() else h for h in headers]))
     lines.extend(line(row) for row in cells)
     return "\n".join(lines)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    return repr(value)
-
-
 def dumps(record: Any) -> str:
-    """One compact JSON line (UTF-8 text kept as is)."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    """One compact line of strict JSON, safe on a terminal (see :mod:`.jsontext`)."""
+    return jsontext.dumps(record)
 
 
 class Output:
@@ -168,14 +140,17 @@ class Output:
     def json(self) -> bool:
         return self.mode == "json"
 
-    def write(self, text: str) -> None:
-        """Print a line of text as it is."""
-        self.stream.write(text + "\n")
-        self.stream.flush()
+    def write(self, text: str, flush: bool = True) -> None:
+        """Print a line of text, control characters escaped (tabs and newlines kept)."""
+        self.stream.write(printable(text) + "\n")
+        if flush:
+            self.stream.flush()
 
-    def record(self, record: Mapping[str, Any]) -> None:
+    def record(self, record: Mapping[str, Any], flush: bool = True) -> None:
         """Print one JSON line."""
-        self.write(dumps(record))
+        self.stream.write(dumps(record) + "\n")
+        if flush:
+            self.stream.flush()
 
     def table(
         self, headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
@@ -199,14 +174,21 @@ class Output:
 def rich_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None) -> Any:
     """The same table as :func:`plain_table`, as a ``rich`` Table."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    # Text, not str: rich would read "[...]" in a cell as markup.
+    table = Table(
+        title=Text(_cell(title)) if title else None,
+        title_justify="left",
+        box=None,
+        header_style="bold",
+    )
     for i, header in enumerate(headers):
         numeric = bool(rows) and all(_numeric(row[i]) or row[i] is None for row in rows)
         # Names are folded rather than cut short when the terminal is narrow.
         table.add_column(header.upper(), justify="right" if numeric else "left", overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))
     return table
 
 

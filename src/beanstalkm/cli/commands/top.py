@@ -3,25 +3,39 @@
 Counts come from ``stats-tube``; rates are the change of each tube's ``total-jobs``
 (puts) and ``cmd-delete`` (deletes) between two refreshes, per second. A terminal
 gets a screen redrawn in place (with ``rich`` when installed, ANSI escapes
-otherwise); a pipe gets one table per refresh, or JSON lines with ``--json``.
+otherwise) and quits on ``q`` or Ctrl-C; a pipe gets one table per refresh, or JSON
+lines with ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..errors import SocketError
-from ..stats import ServerStats, TubeStats
-from .base import CliClient, Context
-from .output import format_duration, plain_table
+from ...errors import SocketError
+from ...stats import ServerStats, TubeStats
+from ..base import CliClient, Context
+from ..options import JSON, PLAIN, TABLE, Subparsers, add_command
+from ..output import format_duration, plain_table
+from ..safetext import printable
 from .tubes import tube_stats
 
-__all__ = ["Rates", "Sample", "cmd_top", "compute_rates", "render_plain", "rows"]
+__all__ = [
+    "Keys",
+    "Rates",
+    "Sample",
+    "add_parser",
+    "cmd_top",
+    "compute_rates",
+    "render_plain",
+    "rows",
+]
 
 _CLEAR: Final = "\x1b[H\x1b[2J"
 _HIDE_CURSOR: Final = "\x1b[?25l"
@@ -36,6 +50,33 @@ SORT_KEYS: Final = {
     "buried": "current-jobs-buried",
     "waiting": "current-waiting",
 }
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers,
+        "top",
+        cmd_top,
+        "live view of every tube",
+        "A live view of every tube: ready, reserved, delayed, buried, waiting, and puts "
+        "and deletes per second, refreshed every --interval seconds. q or Ctrl-C quits.",
+        [
+            "beanstalkm top",
+            "beanstalkm top --once --json",
+            "beanstalkm top --interval 5 --iterations 12 --table > load.txt",
+        ],
+        output={"json": JSON, "table": TABLE, "plain": PLAIN},
+    )
+    p.add_argument("-i", "--interval", type=float, default=1.0, help="seconds (default 1)")
+    p.add_argument("-n", "--iterations", type=int, default=None, help="stop after N frames")
+    p.add_argument("--once", action="store_true", help="one frame (after one interval)")
+    p.add_argument("-t", "--tube", action="append", metavar="TUBE", help="only these tubes")
+    p.add_argument(
+        "--sort",
+        default="name",
+        choices=[*SORT_KEYS, "put", "delete"],
+        help="order of the rows (counts and rates: largest first)",
+    )
 
 
 @dataclass
@@ -143,7 +184,7 @@ def render_plain(
     sample: Sample, rates: Mapping[str, Rates] | None, address: str, sort: str = "name"
 ) -> str:
     """One screen as plain text."""
-    lines = header(sample, rates, address)
+    lines = [printable(line, one_line=True) for line in header(sample, rates, address)]
     return "\n".join([*lines, "", plain_table(HEADERS, rows(sample, rates, sort))])
 
 
@@ -151,9 +192,9 @@ def _render_rich(sample: Sample, rates: Mapping[str, Rates] | None, address: str
     from rich.console import Group
     from rich.text import Text
 
-    from .output import rich_table
+    from ..output import rich_table
 
-    lines = header(sample, rates, address)
+    lines = [printable(line, one_line=True) for line in header(sample, rates, address)]
     return Group(
         Text(lines[0], style="bold"),
         *map(Text, lines[1:]),
@@ -185,6 +226,61 @@ def _records(frame: int, sample: Sample, rates: Mapping[str, Rates] | None) -> l
             }
         )
     return result
+
+
+class Keys:
+    """Keys typed while ``top`` runs on a terminal: ``q`` quits.
+
+    The terminal is put in cbreak mode (keys arrive at once, unechoed; Ctrl-C still
+    interrupts) and restored on exit. Elsewhere, or without termios, it only waits.
+    """
+
+    def __init__(self, live: bool) -> None:
+        self._fd: int | None = None
+        self._saved: Any = None
+        if not live:
+            return
+        try:
+            import termios
+            import tty
+        except ImportError:  # not a POSIX terminal
+            return
+        try:
+            fd = sys.stdin.fileno()
+            if not os.isatty(fd):
+                return
+            self._saved = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+        except (OSError, ValueError, termios.error):
+            return
+        self._fd = fd
+
+    def wait(self, seconds: float) -> str | None:
+        """Wait ``seconds``, or less if ``q`` is typed; return ``"q"`` then."""
+        if self._fd is None:
+            time.sleep(seconds)
+            return None
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self._fd], [], [], left)
+            if not ready:
+                return None
+            typed = os.read(self._fd, 64)
+            if not typed or b"q" in typed.lower():
+                return "q"  # q, or the terminal went away
+
+    def __enter__(self) -> Keys:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            import termios
+
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+            self._fd = None
 
 
 class _Screen:
@@ -230,12 +326,13 @@ class _Screen:
             return
         text = render_plain(sample, rates, self.ctx.address, self.sort)
         if self.live:
-            out.stream.write(_CLEAR + text + "\n\n(Ctrl-C to quit)\n")
+            out.stream.write(_CLEAR + text + "\n\n(q or Ctrl-C to quit)\n")
             out.stream.flush()
         else:
             out.write(text + "\n")
 
     def problem(self, text: str) -> None:
+        text = printable(text)
         if self._rich_live is not None:
             from rich.text import Text
 
@@ -258,20 +355,21 @@ def cmd_top(ctx: Context, args: argparse.Namespace) -> int:
     live = not ctx.out.json and ctx.out.stream.isatty()
     client = ctx.client()
     try:
-        with _Screen(ctx, live, args.sort) as screen:
+        with _Screen(ctx, live, args.sort) as screen, Keys(live) as keys:
             previous: Sample | None = take_sample(client, only)
             if live and previous is not None:
                 screen.draw(0, previous, None)
             frame = 0
             while iterations is None or frame < iterations:
-                time.sleep(interval)
+                if keys.wait(interval) == "q":
+                    break
                 try:
                     current = take_sample(client, only)
                 except SocketError as exc:
                     if not live:
                         raise
                     # A monitor outlives a server restart: say so and keep trying.
-                    screen.problem(f"{exc}\nretrying every {interval:g}s (Ctrl-C to quit)")
+                    screen.problem(f"{exc}\nretrying every {interval:g}s (q or Ctrl-C to quit)")
                     previous = None
                     continue
                 frame += 1

@@ -3,11 +3,12 @@
 A producer puts a stream of orders, emails and reports into three tubes; workers
 reserve them from all three, process them and delete them. Live progress goes to the
 terminal, and a summary at the end shows throughput, latency and that nothing was
-lost or handled twice.
+lost or handled twice. Run it with ``beanstalkm demo`` (or ``python -m beanstalkm
+demo``)::
 
-    python examples/demo.py                  # an embedded server, started here
-    BEANSTALKD_URL=beanstalk://127.0.0.1:11300 python examples/demo.py
-    python examples/demo.py --messages 20000 --workers 8
+    beanstalkm demo                          # an embedded server, started here
+    beanstalkm demo --url beanstalk://127.0.0.1:11300
+    beanstalkm demo --messages 20000 --workers 8
 """
 
 from __future__ import annotations
@@ -21,31 +22,44 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
-try:
-    import beanstalkm
-except ImportError:  # run from a checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-    import beanstalkm
+from .client import Client
+from .connection import Message
+from .constants import __version__
+from .urls import format_address
 
-from beanstalkm.testing import EMBEDDED, BeanstalkdProcess
-from beanstalkm.urls import address_from_env
+__all__ = ["TUBES", "add_arguments", "run"]
 
 TUBES = ("orders", "emails", "reports")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's options: how many messages, workers, and the time limit."""
+    parser.add_argument(
+        "--messages", type=int, default=5000, help="how many to send (default 5000)"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="worker threads (default 4)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=120,
+        metavar="SECONDS",
+        help="give up after this long (default 120)",
+    )
+
+
 @contextlib.contextmanager
-def server_address(url: str | None) -> Iterator[tuple[str, int]]:
-    """The server to use: the one named (--url, $BEANSTALKD_URL), else an embedded one.
+def server_address(named: tuple[str, int] | None) -> Iterator[tuple[str, int]]:
+    """The server to use: the one named, else an embedded one started for the demo.
 
     The embedded server runs in a process of its own, as beanstalkd would: in a thread
     it would share the interpreter's lock with the workers.
     """
-    named = beanstalkm.urls.parse_url(url) if url else address_from_env()
     if named:
         yield named
         return
+    from .testing import EMBEDDED, BeanstalkdProcess
+
     server = BeanstalkdProcess(binary=EMBEDDED)
     try:
         yield server.start()
@@ -84,7 +98,7 @@ class Tally:
         self.duplicates = 0
         self.latencies: list[float] = []
 
-    def record(self, message: beanstalkm.Message, tube: str, latency: float) -> None:
+    def record(self, message: Message, tube: str, latency: float) -> None:
         with self.lock:
             if message.uid in self.seen:
                 self.duplicates += 1
@@ -98,7 +112,7 @@ class Tally:
 
 
 def producer(address: tuple[str, int], count: int, put: Counter[str]) -> None:
-    with beanstalkm.Client(*address, timeout=10) as client:
+    with Client(*address, timeout=10) as client:
         for number in range(count):
             tube, body = make_job(number)
             client.put(body, tube=tube, ttr=30)
@@ -106,7 +120,7 @@ def producer(address: tuple[str, int], count: int, put: Counter[str]) -> None:
 
 
 def worker(address: tuple[str, int], tally: Tally, stop: threading.Event) -> None:
-    with beanstalkm.Client(*address, timeout=10, watch=TUBES) as client:
+    with Client(*address, timeout=10, watch=TUBES) as client:
         while not stop.is_set():
             message = client.reserve(timeout=1, drop=False)
             if message is None:
@@ -123,17 +137,15 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=5000, help="how many to send")
-    parser.add_argument("--workers", type=int, default=4, help="worker threads")
-    parser.add_argument("--url", help="beanstalk://host:port (default: $BEANSTALKD_URL)")
-    parser.add_argument("--time-limit", type=float, default=120, help="give up after (s)")
-    args = parser.parse_args(argv)
-
-    with server_address(args.url) as address:
-        print(f"beanstalkm {beanstalkm.__version__} demo on {address[0]}:{address[1]}: "
-              f"{args.messages} messages, {len(TUBES)} tubes, {args.workers} workers")
+def run(args: argparse.Namespace, named: tuple[str, int] | None = None) -> int:
+    """Run the demo on the server ``named`` (else an embedded one); 0 if every message
+    was handled exactly once."""
+    with server_address(named) as address:
+        print(
+            f"beanstalkm {__version__} demo on {format_address(*address)}: "
+            f"{args.messages} messages, {len(TUBES)} tubes, {args.workers} workers",
+            flush=True,
+        )
         tally, put, stop = Tally(), Counter[str](), threading.Event()
         workers = [
             threading.Thread(target=worker, args=(address, tally, stop), daemon=True)
@@ -149,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             if not feeder.is_alive() and sum(put.values()) < args.messages:
                 break  # the producer failed; its traceback is above
             elapsed = time.monotonic() - start
-            line = (f"\r  put {sum(put.values()):>7}  processed {tally.total:>7}  "
-                    f"{tally.total / max(elapsed, 1e-9):>8.0f} msg/s")
+            line = (
+                f"\r  put {sum(put.values()):>7}  processed {tally.total:>7}  "
+                f"{tally.total / max(elapsed, 1e-9):>8.0f} msg/s"
+            )
             if sys.stdout.isatty():
                 print(line, end="", flush=True)
             time.sleep(0.2)
@@ -163,16 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     sent = sum(put.values())
     lost = sent - len(tally.seen)
     ms = [value * 1000 for value in tally.latencies]
-    print(f"\r  put {sent:>7}  processed {tally.total:>7}" + " " * 20)
+    erase = "\r" if sys.stdout.isatty() else ""
+    print(f"{erase}  put {sent:>7}  processed {tally.total:>7}" + " " * 20)
     print()
-    print(f"  messages     {tally.total} processed of {sent} put in {elapsed:.2f} s "
-          f"({tally.total / elapsed:.0f} msg/s)")
+    print(
+        f"  messages     {tally.total} processed of {sent} put in {elapsed:.2f} s "
+        f"({tally.total / elapsed:.0f} msg/s)"
+    )
     print("  per tube     " + ", ".join(f"{tube} {tally.done[tube]}" for tube in TUBES))
-    print(f"  latency ms   p50 {percentile(ms, 0.5):.1f}  p90 {percentile(ms, 0.9):.1f}  "
-          f"p99 {percentile(ms, 0.99):.1f}  max {max(ms, default=0):.1f}")
+    print(
+        f"  latency ms   p50 {percentile(ms, 0.5):.1f}  p90 {percentile(ms, 0.9):.1f}  "
+        f"p99 {percentile(ms, 0.99):.1f}  max {max(ms, default=0):.1f}"
+    )
     print(f"  lost {lost}, handled twice {tally.duplicates}  (pid {os.getpid()})")
     return 0 if lost == 0 and sent == args.messages and tally.duplicates == 0 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,157 @@
+"""``beanstalkm worker``: run a worker with handlers from the user's module."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...worker import Backoff, Worker
+from ..base import EXIT_USAGE, Context, Failure
+from ..imports import load_target
+from ..options import Subparsers, add_command
+from ..safetext import printable
+
+__all__ = ["add_parser", "cmd_worker"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers,
+        "worker",
+        cmd_worker,
+        "run a worker: handlers from a module",
+        "Run beanstalkm.Worker with a handler (package.module:function, for --tube) or "
+        "a mapping of tubes to handlers (package.module:HANDLERS); async def handlers "
+        "run in the asyncio worker, beanstalkm.aio.Worker. SIGTERM or Ctrl-C stops it "
+        "gracefully; a second one at once. Logs go to stderr; the counters are printed "
+        "at the end.",
+        ["beanstalkm worker myapp.tasks:send_email --tube emails --concurrency 4"],
+        output={
+            "json": "print the counters at the end as a JSON line "
+            "(the default when the output is not a terminal)"
+        },
+    )
+    p.add_argument("target", metavar="MODULE:HANDLER")
+    p.add_argument("-t", "--tube", action="append", metavar="TUBE", help="tube to handle")
+    p.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=1,
+        help="threads, or asyncio tasks for async handlers (default 1)",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="bury a job after this many attempts (default 5; 0: never)",
+    )
+    p.add_argument(
+        "--backoff",
+        default="1,2,300",
+        metavar="BASE,FACTOR,MAX",
+        help="retry n waits BASE*FACTOR^(n-1) seconds, at most MAX (default 1,2,300)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds for in-flight jobs to finish at shutdown (default 30)",
+    )
+    p.add_argument(
+        "--touch-margin",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="touch long jobs this many seconds before their TTR ends (default 2)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (default info)",
+    )
+    p.add_argument(
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="directory put first on sys.path to find MODULE (default: the current one)",
+    )
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines with control characters escaped: they quote job bodies, tube names
+    and exceptions raised by handlers, which may hold anything."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def _handlers(target: Any, spec: str, tubes: Sequence[str] | None) -> dict[str, Any]:
+    if isinstance(target, Mapping):
+        handlers = dict(target)
+        if tubes:
+            missing = [t for t in tubes if t not in handlers]
+            if missing:
+                raise Failure(f"{spec} has no handler for {', '.join(missing)}", EXIT_USAGE)
+            handlers = {t: handlers[t] for t in tubes}
+        return handlers
+    if callable(target):
+        if not tubes:
+            raise Failure(f"say which tube(s) {spec} handles: --tube NAME", EXIT_USAGE)
+        return dict.fromkeys(tubes, target)
+    raise Failure(
+        f"{spec} is neither a handler (a callable) nor a mapping of tubes to handlers",
+        EXIT_USAGE,
+    )
+
+
+def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
+    """Run handlers from a module until SIGTERM or Ctrl-C (twice: at once).
+
+    ``async def`` handlers run in the asyncio worker (beanstalkm.aio.Worker), others
+    in the threaded one; one worker runs one kind.
+    """
+    # Here, not at the top: the other subcommands have no use for asyncio.
+    import asyncio
+
+    from ...aio.worker import Worker as AsyncWorker
+    from ...aio.worker import is_async_handler
+
+    target = load_target(args.target, args.app_dir)
+    handlers = _handlers(target, args.target, args.tube)
+    kinds = {is_async_handler(function) for function in handlers.values()}
+    if len(kinds) > 1:
+        raise Failure(
+            f"{args.target} mixes async def handlers and plain ones; "
+            "a worker runs one kind (start one worker for each)",
+            EXIT_USAGE,
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    kind = AsyncWorker if kinds == {True} else Worker
+    try:
+        worker: Worker | AsyncWorker = kind(
+            ctx.host,
+            ctx.port,
+            handlers=handlers,
+            concurrency=args.concurrency,
+            max_attempts=args.max_attempts or None,
+            backoff=Backoff.of(args.backoff),
+            grace=args.grace,
+            touch_margin=args.touch_margin,
+        )
+    except ValueError as exc:
+        raise Failure(str(exc), EXIT_USAGE) from None
+    counters = asyncio.run(worker.run()) if isinstance(worker, AsyncWorker) else worker.run()
+    if ctx.out.json:
+        ctx.out.record(dataclasses.asdict(counters))
+    else:
+        ctx.out.mapping(dataclasses.asdict(counters), "worker counters")
+    return 0
