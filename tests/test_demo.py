@@ -1,5 +1,6 @@
-"""The README's first command, ``beanstalkm demo``: the main job runs on the embedded
-server (or a named one), nothing lost."""
+"""The README's first command, ``PYTHONPATH=src python3 -m beanstalkm demo`` (``beanstalkm
+demo`` once installed): the main job runs on the embedded server (or a named one),
+nothing lost."""
 
 from __future__ import annotations
 

@@ -31,10 +31,12 @@ def on_port(code: str, port: int) -> str:
     return code.replace('"127.0.0.1", 11300', f'"127.0.0.1", {port}')
 
 
-def test_the_first_command_is_the_demo() -> None:
+def test_the_first_commands_are_the_demo_and_the_tests() -> None:
     first = blocks(README, "sh")[0].splitlines()
-    assert first[0] == "pip install beanstalkm"
-    assert first[1].startswith("beanstalkm demo  ")  # run by tests/test_demo.py
+    # the demo, run as it is by tests/test_demo.py; the tests, run by .ci/run
+    assert first[0].startswith("PYTHONPATH=src python3 -m beanstalkm demo  ")
+    assert first[1].startswith("scripts/test  ")
+    assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_thirty_seconds_example(server: BeanstalkdProcess) -> None:
