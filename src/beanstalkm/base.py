@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, Final, Generic, TypeVar
 
@@ -15,22 +15,23 @@ from .constants import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_PRIORITY,
+    DEFAULT_TIMEOUT,
     DEFAULT_TTR,
     SERVER_DEFAULT_TUBE,
     __version__,
 )
-from .envelope import Sender
+from .envelope import Sender, canonical_encoder
 from .message import BaseMessage
 from .protocol import ClientProtocol, YamlOption
-from .urls import parse_url
+from .urls import format_address, parse_url
 
-__all__ = ["DEFAULT_TIMEOUT", "IDLE_CHECK_AFTER", "BaseClient", "BaseConnection"]
+__all__ = ["IDLE_CHECK_AFTER", "BaseClient", "BaseConnection"]
 
 _C = TypeVar("_C", bound="BaseConnection")
 _M = TypeVar("_M", bound=BaseMessage)
 
-#: Stands for "the socket module's default timeout" (``socket.getdefaulttimeout()``).
-DEFAULT_TIMEOUT: Final[Any] = object()
+# Stands for "the default": socket.getdefaulttimeout() when set, else DEFAULT_TIMEOUT.
+_DEFAULT: Final[Any] = object()
 #: Between commands issued back to back the connection cannot have been seen to close;
 #: after a pause this long, the transports check it before sending.
 IDLE_CHECK_AFTER: Final = 0.001
@@ -49,9 +50,10 @@ class BaseConnection:
 
     :param host: server address (default ``127.0.0.1``).
     :param port: server port (default 11300).
-    :param timeout: seconds to wait for connecting and for each reply; None waits
-        forever. Defaults to :func:`socket.getdefaulttimeout`. A blocking reserve waits
-        as long as it was asked to, plus this margin.
+    :param timeout: seconds to wait for connecting and for each whole reply; None
+        waits forever. Defaults to :func:`socket.getdefaulttimeout` when one is set,
+        else :data:`~beanstalkm.DEFAULT_TIMEOUT` (10 s). A blocking reserve waits as
+        long as it was asked to, plus this margin.
     :param parse_yaml: True parses stats and tube lists into dicts and lists; False
         returns the YAML text; a callable is called with the text.
     :param use: the tube to use (default: the server's, ``default``).
@@ -64,12 +66,15 @@ class BaseConnection:
     #: Whether received envelopes are checked against ``message.json`` (see
     #: :attr:`BaseMessage.valid`); a client's ``validate`` argument.
     validate: bool = True
+    #: Writes a message body as canonical JSON (a client's ``json_default`` makes its
+    #: own, see :func:`beanstalkm.envelope.canonical_encoder`).
+    canonical_json: Callable[[Any], str] = staticmethod(canonical_encoder())
 
     def __init__(
         self,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None = _DEFAULT,
         *,
         parse_yaml: YamlOption = True,
         use: str | None = None,
@@ -77,9 +82,11 @@ class BaseConnection:
     ) -> None:
         self.host = host
         self.port = int(port)
-        self.timeout: float | None = (
-            socket.getdefaulttimeout() if timeout is DEFAULT_TIMEOUT else timeout
-        )
+        if timeout is _DEFAULT:
+            timeout = socket.getdefaulttimeout()
+            if timeout is None:
+                timeout = DEFAULT_TIMEOUT
+        self.timeout: float | None = timeout
         if self.timeout is not None and self.timeout < 0:
             raise ValueError("timeout must be None or >= 0")
         self._proto = ClientProtocol(
@@ -110,6 +117,12 @@ class BaseConnection:
         raise NotImplementedError
 
     @property
+    def address(self) -> str:
+        """The server's address as people read it: ``host:port``, ``[::1]:port`` or
+        ``unix:/path``."""
+        return format_address(self.host, self.port)
+
+    @property
     def generation(self) -> int:
         """How many connections to the server this object has opened: a job reserved
         under one number is no longer held under the next (the server released it)."""
@@ -121,7 +134,7 @@ class BaseConnection:
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
-        return f"<{type(self).__module__}.{type(self).__name__} {self.host}:{self.port} {state}>"
+        return f"<{type(self).__module__}.{type(self).__name__} {self.address} {state}>"
 
 
 class BaseClient(Generic[_M]):
@@ -131,11 +144,20 @@ class BaseClient(Generic[_M]):
     #: Raise InvalidMessage when a reserved envelope fails validation.
     strict: bool = False
 
-    def _client_options(self, strict: bool, validate: bool) -> None:
+    validate: bool = True
+    canonical_json: Callable[[Any], str]
+
+    def _client_options(
+        self, strict: bool, validate: bool, json_default: Callable[[Any], Any] | None
+    ) -> None:
         if strict and not validate:
             raise ValueError("strict=True checks envelopes: it needs validate=True")
+        if json_default is not None and not callable(json_default):
+            raise TypeError(f"json_default must be a function, got {json_default!r}")
         self.strict = strict
         self.validate = validate
+        if json_default is not None:
+            self.canonical_json = canonical_encoder(json_default)
 
     def __call__(
         self,
@@ -158,6 +180,12 @@ class BaseClient(Generic[_M]):
             sender = {**body.sender, **(sender or {})}
             channel = body.channel if channel is None else channel
             body = body.body
+        # Checked here, by name: deeper down a wrong type is a puzzle.
+        if sender is not None and not isinstance(sender, dict):
+            raise TypeError(f"sender must be a dict, got {type(sender).__name__}")
+        for name, value in (("subscribe", subscribe), ("channel", channel)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         return self.message_class(
             self,
             body,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import operations
@@ -23,6 +23,10 @@ class Client(BaseClient[Message], Connection):
         use of the message's fields; a few microseconds, no dependency). The result is
         :attr:`Message.valid` and :attr:`Message.validation_error`; the body is never
         changed by it. False skips the check (``valid`` is then None).
+    :param json_default: turns what JSON has no type for into what it has, for the
+        bodies this client puts (as ``json.dumps``'s ``default``):
+        :func:`beanstalkm.json_default` writes dates, times, UUIDs, decimals, enums and
+        sets. The token is computed on what is written, as always.
     :param strict: reserving a job whose envelope fails validation raises
         :class:`~beanstalkm.InvalidMessage` (the job stays reserved, reachable as
         ``exc.message``); otherwise the failure is only recorded on the message.
@@ -33,9 +37,14 @@ class Client(BaseClient[Message], Connection):
     """
 
     def __init__(
-        self, *args: Any, strict: bool = False, validate: bool = True, **kwargs: Any
+        self,
+        *args: Any,
+        strict: bool = False,
+        validate: bool = True,
+        json_default: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        self._client_options(strict, validate)
+        self._client_options(strict, validate, json_default)
         super().__init__(*args, **kwargs)
 
     def put(

@@ -167,6 +167,7 @@ class Command:
         "reserves",
         "session",
         "special",
+        "subject",
         "used",
         "wire",
         "yaml",
@@ -199,6 +200,16 @@ class Command:
         #: changes the used tube, or waits): the others go straight through.
         self.special: bool = self.used or self.session == "use" or self.blocking
         self.doc: str = spec.get("doc", "")
+        #: Where the job or tube the command is about is among its arguments, and
+        #: what it is: for error messages (``"job 42"``).
+        self.subject: tuple[int, str] | None = next(
+            (
+                (i, "job" if p.kind == "id" else "tube")
+                for i, p in enumerate(self.params)
+                if p.kind in ("id", "tube")
+            ),
+            None,
+        )
         self._validate_spec()
 
         parts = [self.wire.encode()]

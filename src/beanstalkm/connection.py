@@ -26,15 +26,18 @@ from .commands import Command, check_tube
 from .constants import DEFAULT_TUBE
 from .errors import (
     BeanstalkmException,
+    CannotConnect,
     CommandFailed,
     InvalidArgument,
+    NotBeanstalkd,
     ReservationLost,
     SocketError,
 )
 from .message import BaseMessage
 from .pipeline import BasePipeline
-from .protocol import NEED_DATA, Request, check_request
+from .protocol import NEED_DATA, Request, check_request, unanswered
 from .sockets import peer_closed
+from .urls import unix_path
 
 if TYPE_CHECKING:
     from .stats import JobStats
@@ -218,13 +221,18 @@ class Connection(BaseConnection):
 
     def _open(self) -> socket.socket:
         self._drop()
+        path = unix_path(self.host)
         try:
-            sock = socket.create_connection((self.host, self.port), self.timeout)
+            if path is None:
+                sock = socket.create_connection((self.host, self.port), self.timeout)
+            else:
+                sock = _unix_socket(path, self.timeout)
         except OSError as exc:
-            raise SocketError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            raise CannotConnect(f"cannot connect to {self.address}: {exc}", self.address) from exc
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if path is None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if _KERNEL_TIMEOUTS:
                 sock.settimeout(None)
                 value = _timeval(self.timeout)
@@ -232,7 +240,7 @@ class Connection(BaseConnection):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
         except OSError as exc:
             sock.close()
-            raise SocketError(f"cannot set up {self.host}:{self.port}: {exc}") from exc
+            raise SocketError(f"cannot set up {self.address}: {exc}") from exc
         self._sock = sock
         self._recv_timeout = self.timeout
         self._last_used = _monotonic()
@@ -300,12 +308,18 @@ class Connection(BaseConnection):
                 result = self._rest_of_reply(sock, now)
         except _CALLERS_ERRORS:
             raise  # an error status, or bad arguments: nothing out of step
+        except NotBeanstalkd as exc:
+            self._drop()
+            raise exc.at(self.address) from None
         except OSError as exc:
             self._drop()
-            raise self._socket_error(command, exc) from exc
+            raise unanswered(command, self._socket_error(command, exc)) from exc
+        except SocketError as exc:
+            self._drop()
+            raise unanswered(command, exc) from None
         except BaseException:
-            # UnexpectedResponse, SocketError, and anything raised while waiting
-            # (KeyboardInterrupt...): the connection is out of step, or may be.
+            # UnexpectedResponse, and anything raised while waiting (KeyboardInterrupt,
+            # a signal handler's exception): the connection is out of step, or may be.
             self._drop()
             raise
         return result
@@ -324,6 +338,9 @@ class Connection(BaseConnection):
                 result = self._rest_of_reply(sock, since)
         except _CALLERS_ERRORS:
             raise
+        except NotBeanstalkd as exc:
+            self._drop()
+            raise exc.at(self.address) from None
         except OSError as exc:
             self._drop()
             raise self._socket_error(command, exc) from exc
@@ -413,6 +430,9 @@ class Connection(BaseConnection):
                     since = _monotonic()
         except _CALLERS_ERRORS:
             raise  # refused before anything was recorded
+        except NotBeanstalkd as exc:
+            self._drop()
+            raise exc.at(self.address) from None
         except OSError as exc:
             self._drop()
             raise self._socket_error(requests[len(results)][0], exc) from exc
@@ -466,7 +486,7 @@ class Connection(BaseConnection):
             reason = "timed out waiting for the server"
         else:
             reason = str(exc) or type(exc).__name__
-        return SocketError(f"{command.wire}: {reason} ({self.host}:{self.port})")
+        return SocketError(f"{command.wire}: {reason} ({self.address})")
 
     # -- high-level operations --
 
@@ -500,6 +520,17 @@ class Connection(BaseConnection):
                 step = operation.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+
+
+def _unix_socket(path: str, timeout: float | None) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _timeval(seconds: float | None) -> bytes:

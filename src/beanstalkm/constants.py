@@ -11,6 +11,10 @@ DEFAULT_TUBE = "receive"
 DEFAULT_PRIORITY = 2**31
 DEFAULT_DELAY = 0
 DEFAULT_TTR = 120
+#: Seconds a connection waits to connect and for each reply, unless told otherwise
+#: (and unless ``socket.setdefaulttimeout`` set another): a peer that never answers
+#: cannot hang a call. A waiting reserve gets its own wait on top.
+DEFAULT_TIMEOUT = 10.0
 
 #: beanstalkd's own default tube: used and watched by every new connection.
 SERVER_DEFAULT_TUBE = "default"

@@ -22,11 +22,47 @@ class UnexpectedResponse(BeanstalkmException):
     """
 
 
+class NotBeanstalkd(UnexpectedResponse):
+    """What answered is not beanstalkd (an HTTP server, say): its first reply is no
+    beanstalkd reply at all. ``received`` holds the start of what it sent; the message
+    names the address, so that a wrong port is easy to see."""
+
+    def __init__(self, command: str, received: bytes, address: str = "") -> None:
+        # args as for any UnexpectedResponse: the command, then the reply's words.
+        status, *words = received.split(b"\r\n", 1)[0].split(b" ")
+        super().__init__(
+            command, status.decode("latin-1"), tuple(w.decode("latin-1") for w in words)
+        )
+        self.received = received
+        self.address = address
+
+    def at(self, address: str) -> NotBeanstalkd:
+        """The same error, naming the server's address."""
+        return NotBeanstalkd(self.args[0], self.received, address)
+
+    def __str__(self) -> str:
+        shown = self.received.split(b"\r\n", 1)[0][:60].decode("ascii", "backslashreplace")
+        where = f"the server at {self.address}" if self.address else "the server"
+        return f"{where} answered {shown!r}, which is not beanstalkd; is this the right port?"
+
+
 class SocketError(BeanstalkmException):
     """The connection failed: refused, timed out or closed by the server.
 
     Nothing half-read is left behind; the next command reconnects.
     """
+
+
+class CannotConnect(SocketError):
+    """The server could not be reached: refused, unknown host, timed out connecting.
+
+    ``address`` is the server's, as people read it (``host:port``, ``[::1]:port`` or
+    ``unix:/path``).
+    """
+
+    def __init__(self, message: str, address: str) -> None:
+        super().__init__(message)
+        self.address = address
 
 
 class ReservationLost(SocketError):
@@ -81,14 +117,18 @@ class CommandFailed(BeanstalkmException):
     #: The status this class stands for; ``""`` on the base class.
     status: str = ""
 
-    def __init__(self, command: str, status: str, reply_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, command: str, status: str, reply_args: tuple[str, ...] = (), detail: str = ""
+    ) -> None:
         super().__init__(command, status, reply_args)
         self.command = command
         self.reply_args = reply_args
+        #: What the command was about, in words (``"job 42"``), when known.
+        self.detail = detail
 
     def __str__(self) -> str:
-        detail = " ".join((self.args[1], *self.reply_args))
-        return f"{self.command}: {detail}"
+        status = " ".join((self.args[1], *self.reply_args))
+        return f"{self.command}: {status}" + (f" ({self.detail})" if self.detail else "")
 
 
 class DeadlineSoon(CommandFailed):
@@ -98,7 +138,8 @@ class DeadlineSoon(CommandFailed):
 
 
 class NotFound(CommandFailed):
-    """The job or tube does not exist, or the job is not reserved by this connection."""
+    """The job or tube does not exist, or the job is not reserved by this connection
+    (for release, bury and touch; and for delete, when another connection holds it)."""
 
     status = "NOT_FOUND"
 

@@ -35,6 +35,7 @@ class BaseMessage:
         "_created",
         "_errors",
         "_is_envelope",
+        "_problems",
         "_raw",
         "_reserved",
         "_sender",
@@ -85,6 +86,7 @@ class BaseMessage:
         #: The tube the job was put into, when known.
         self.tube = tube
         self._is_envelope = True
+        self._problems: list[str] = []
         self._raw: bytes | None = None
         self._body = body
         # Milliseconds since the epoch (see the ``created`` property).
@@ -137,19 +139,37 @@ class BaseMessage:
         self._errors = []
         self._created = 0
         self._valid = self._validation_error = None
+        self._problems = problems = []
         if env is None:
             return
+        # Each field read on its own: one that cannot be read is left at its default and
+        # reported in `problems`, never raised (the job may be from anywhere).
         created = envelope.created_ms(env.get("created"))
-        self._created = created["$data"] if created else 0
+        if created is not None:
+            self._created = created["$data"]
+        elif "created" in env:
+            problems.append(f"created: {_shown(env['created'])} is not a time")
         sender = env.get("sender")
-        self._sender = sender if isinstance(sender, dict) else {}
+        if isinstance(sender, dict):
+            self._sender = sender
+        elif "sender" in env:
+            problems.append(f"sender: {_shown(sender)} is not an object")
+        for name in ("subscribe", "channel", "token"):
+            value = env.get(name)
+            if value is not None and not isinstance(value, str):
+                problems.append(f"{name}: {_shown(value)} is not text")
         subscribe, channel, token = env.get("subscribe"), env.get("channel"), env.get("token")
         # An empty "subscribe" is how an unset one is written (see as_dict).
         self._subscribe = subscribe if isinstance(subscribe, str) and subscribe else None
         self._channel = channel if isinstance(channel, str) else None
         self._token = token if isinstance(token, str) else None
         errors = env.get("errors")
-        self._errors = list(errors) if isinstance(errors, list) else []
+        if isinstance(errors, list):
+            self._errors = [error for error in errors if isinstance(error, str)]
+            if len(self._errors) != len(errors):
+                problems.append("errors: some are not text")
+        elif errors is not None:
+            problems.append(f"errors: {_shown(errors)} is not a list")
         if not self.connection.validate:
             return
         reason = envelope.validation_error(env)
@@ -190,9 +210,20 @@ class BaseMessage:
         return ms / 1000
 
     @property
-    def utc(self) -> datetime:
-        """:attr:`created` as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
+    def utc(self) -> datetime | None:
+        """:attr:`created` as an aware UTC datetime; None when it is no date a datetime
+        can hold (before year 1 or after 9999)."""
+        try:
+            return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            return None
+
+    @property
+    def problems(self) -> list[str]:
+        """The envelope's fields that could not be read, and why (each then has its
+        default: no sender, created 0 ...). Empty for a sound envelope."""
+        problems: list[str] = self._get("_problems")
+        return problems
 
     @property
     def sender(self) -> dict[str, Any]:
@@ -231,7 +262,7 @@ class BaseMessage:
         """MD5 hex of the body in canonical JSON (None when the body is not JSON)."""
         if self._get("_token") is None:
             try:
-                self._token = envelope.token(self._body)
+                self._token = envelope.token(self._body, self.connection.canonical_json)
             except (TypeError, ValueError):
                 return None
         return self._token
@@ -248,9 +279,13 @@ class BaseMessage:
         return self._get("_validation_error")  # type: ignore[no-any-return]
 
     def check(self) -> None:
-        """Raise :class:`~beanstalkm.InvalidMessage` if the envelope failed validation."""
+        """Raise :class:`~beanstalkm.InvalidMessage` if the envelope failed validation,
+        or has fields that cannot be read (see :attr:`problems`)."""
         if self.valid is False:
             raise InvalidMessage(f"job {self.uid}: invalid envelope: {self.validation_error}", self)
+        if self.problems:
+            reason = "; ".join(self.problems)
+            raise InvalidMessage(f"job {self.uid}: unreadable envelope: {reason}", self)
 
     # -- encoding --
 
@@ -264,7 +299,7 @@ class BaseMessage:
             "sender": self.sender,
             # Always present: beanstalkm 1.0.0's schema requires it.
             "subscribe": self._subscribe or "",
-            "token": self._token or envelope.token(body),
+            "token": self._token or envelope.token(body, self.connection.canonical_json),
             "errors": self._errors,
         }
         if self._channel is not None:
@@ -282,6 +317,7 @@ class BaseMessage:
             self._subscribe,
             self._channel,
             self._errors,
+            self.connection.canonical_json,
         )
         return data
 
@@ -320,6 +356,11 @@ class BaseMessage:
         job: the one that reserved it; None when the job is not reserved (then the
         server says whether the command may act on it)."""
         return self.generation if self._reserved else None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _lossy(value: Any) -> Any:

@@ -164,9 +164,11 @@ def kick_request(message: BaseMessage) -> Request:
 
 def release(message: BaseMessage, priority: int | None, delay: int | None) -> Operation[None]:
     uid = message.require_uid("release")
+    delay = DEFAULT_DELAY if delay is None else delay
+    # Every argument checked before anything is sent, the stats-job included.
+    _RELEASE.encode((uid, DEFAULT_PRIORITY if priority is None else priority, delay))
     if priority is None:
         priority = yield from current_priority(message)
-    delay = DEFAULT_DELAY if delay is None else delay
     yield (_RELEASE, (uid, priority, delay), message.holding, None)
     message.reserved = False
     message.priority = priority
@@ -174,6 +176,7 @@ def release(message: BaseMessage, priority: int | None, delay: int | None) -> Op
 
 def bury(message: BaseMessage, priority: int | None) -> Operation[None]:
     uid = message.require_uid("bury")
+    _BURY.encode((uid, DEFAULT_PRIORITY if priority is None else priority))
     if priority is None:
         priority = yield from current_priority(message)
     yield (_BURY, (uid, priority), message.holding, None)

@@ -26,7 +26,14 @@ from typing import Any, Final, NamedTuple, TypeAlias
 
 from .commands import COMMANDS, Command, check_tube
 from .constants import MAX_JOB_SIZE_LIMIT, SERVER_DEFAULT_TUBE
-from .errors import ERROR_CLASSES, ReservationLost, SocketError, UnexpectedResponse
+from .errors import (
+    ERROR_CLASSES,
+    UNIVERSAL_ERRORS,
+    NotBeanstalkd,
+    ReservationLost,
+    SocketError,
+    UnexpectedResponse,
+)
 from .stats import StatsParseError, parse_yaml
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "Request",
     "YamlOption",
     "check_request",
+    "unanswered",
 ]
 
 
@@ -197,6 +205,31 @@ def check_request(command: Command, args: Sequence[object], tube: str | None = N
         check_tube(tube)
 
 
+def _detail(command: Command, args: Sequence[object], status: bytes) -> str:
+    """What a failed command was about, for its error's message."""
+    if status == b"JOB_TOO_BIG":
+        body = args[0]
+        size = len(body.encode("utf-8")) if isinstance(body, str) else len(memoryview(body))  # type: ignore[arg-type]
+        return f"a body of {size} bytes is more than the server's max-job-size"
+    if command.subject is None or len(args) <= command.subject[0]:
+        return ""
+    index, kind = command.subject
+    subject = args[index]
+    if isinstance(subject, (bytes, bytearray)):
+        subject = bytes(subject).decode("ascii", "replace")
+    if status == b"NOT_FOUND" and kind == "job" and command.name in ("release", "bury", "touch"):
+        return f"job {subject}: not found, or not reserved by this connection"
+    return f"{kind} {subject}"
+
+
+def unanswered(command: Command, error: SocketError) -> SocketError:
+    """``error`` for a request whose reply never came, saying, for a put, that the job
+    may exist all the same (a retry could put it twice)."""
+    if command is not _PUT or "may have stored" in str(error):
+        return error
+    return SocketError(f"{error}; the server may have stored the job all the same")
+
+
 def _job(job_id: int, body: bytes, reserved: bool, generation: int) -> Job:
     return Job(job_id, body)
 
@@ -211,7 +244,14 @@ class _Internal:
 
 
 _INTERNAL: Final = _Internal()
+# Every status beanstalkd can send: a first word that is none of them comes from
+# something else (an HTTP server on the port, say).
+_STATUSES: Final = frozenset(
+    {status for command in COMMANDS.values() for status in (*command.ok, *command.errors)}
+    | {status.encode() for status in UNIVERSAL_ERRORS}
+)
 _USE: Final = COMMANDS["use"]
+_PUT: Final = COMMANDS["put"]
 _WATCH: Final = COMMANDS["watch"]
 _IGNORE: Final = COMMANDS["ignore"]
 
@@ -461,6 +501,8 @@ class ClientProtocol:
                     reply = parser.next_reply()
             except ProtocolError as exc:
                 name = pending[0][0].name
+                if exc.data.split(b" ", 1)[0] not in _STATUSES:
+                    raise NotBeanstalkd(name, exc.data) from None
                 raise UnexpectedResponse(name, exc.reason, (exc.data.decode("latin-1"),)) from None
             if reply is None:
                 if self._eof:
@@ -528,7 +570,8 @@ class ClientProtocol:
                 self._server = None
                 self._intent = self.using
             error = ERROR_CLASSES[status.decode()]
-            raise error(command.name, error.status, tuple(v.decode("latin-1") for v in values))
+            replied = tuple(v.decode("latin-1") for v in values)
+            raise error(command.name, error.status, replied, _detail(command, args, status))
         raise self._unexpected(command, reply)
 
     def _track(self, command: Command, args: Sequence[object]) -> None:
@@ -555,6 +598,8 @@ class ClientProtocol:
     @staticmethod
     def _unexpected(command: Command, reply: Reply) -> UnexpectedResponse:
         status, values, _ = reply
+        if status not in _STATUSES:
+            return NotBeanstalkd(command.name, b" ".join((status, *values)))
         return UnexpectedResponse(
             command.name, status.decode("latin-1"), tuple(v.decode("latin-1") for v in values)
         )

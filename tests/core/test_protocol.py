@@ -268,7 +268,7 @@ def test_not_ignored() -> None:
     with pytest.raises(NotIgnored) as info:
         result_of("ignore", ("default",), b"NOT_IGNORED\r\n")
     assert info.value.args[1] == "NOT_IGNORED"
-    assert str(info.value) == "ignore: NOT_IGNORED"
+    assert str(info.value) == "ignore: NOT_IGNORED (tube default)"
 
 
 @pytest.mark.parametrize("status", UNIVERSAL)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from .. import operations
@@ -22,9 +22,14 @@ class Client(BaseClient[Message], Connection):
     """
 
     def __init__(
-        self, *args: Any, strict: bool = False, validate: bool = True, **kwargs: Any
+        self,
+        *args: Any,
+        strict: bool = False,
+        validate: bool = True,
+        json_default: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        self._client_options(strict, validate)
+        self._client_options(strict, validate, json_default)
         super().__init__(*args, **kwargs)
 
     async def put(

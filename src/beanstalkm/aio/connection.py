@@ -22,11 +22,19 @@ from ..base import IDLE_CHECK_AFTER, BaseConnection
 from ..command_methods import AsyncQueueCommands
 from ..commands import Command, check_tube
 from ..constants import DEFAULT_TUBE
-from ..errors import BeanstalkmException, CommandFailed, SocketError, first_error
+from ..errors import (
+    BeanstalkmException,
+    CannotConnect,
+    CommandFailed,
+    NotBeanstalkd,
+    SocketError,
+    first_error,
+)
 from ..message import BaseMessage
 from ..pipeline import BasePipeline
-from ..protocol import NEED_DATA, Request, check_request
+from ..protocol import NEED_DATA, Request, check_request, unanswered
 from ..sockets import peer_closed
+from ..urls import unix_path
 
 if TYPE_CHECKING:
     from ..stats import JobStats
@@ -195,7 +203,7 @@ class Connection(BaseConnection):
         if transport is None:
             return
         transport.write(b"quit\r\n")
-        self._reset(SocketError(f"connection to {self.host}:{self.port} closed"), graceful=True)
+        self._reset(SocketError(f"connection to {self.address} closed"), graceful=True)
 
     async def reconnect(self) -> None:
         """Close the connection and open a new one with the same tubes."""
@@ -221,17 +229,22 @@ class Connection(BaseConnection):
             if self._transport is not None:
                 return  # another task connected while this one waited
             loop = asyncio.get_running_loop()
+            path = unix_path(self.host)
             try:
-                transport, stream = await asyncio.wait_for(
-                    loop.create_connection(lambda: _Stream(self), self.host, self.port),
-                    self.timeout,
-                )
+                if path is None:
+                    opening = loop.create_connection(lambda: _Stream(self), self.host, self.port)
+                else:
+                    opening = loop.create_unix_connection(lambda: _Stream(self), path)
+                transport, stream = await asyncio.wait_for(opening, self.timeout)
             except (OSError, asyncio.TimeoutError) as exc:
                 reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else exc
-                raise SocketError(f"cannot connect to {self.host}:{self.port}: {reason}") from exc
+                raise CannotConnect(
+                    f"cannot connect to {self.address}: {reason}", self.address
+                ) from exc
             wrapped = transport.get_extra_info("socket")
-            wrapped.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            wrapped.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if path is None:
+                wrapped.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                wrapped.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             # The transport's socket cannot be peeked at through its wrapper; a
             # duplicate descriptor of the same connection can (see _ensure_open).
             probe = socket.socket(fileno=os.dup(wrapped.fileno()))
@@ -257,7 +270,7 @@ class Connection(BaseConnection):
                 return
             # The event loop may not have seen the end-of-file yet (it was busy, or
             # not running): do not send into a dead connection.
-            self._reset(SocketError(f"connection to {self.host}:{self.port} closed by the server"))
+            self._reset(SocketError(f"connection to {self.address} closed by the server"))
         check()
         await self._open()
 
@@ -304,6 +317,8 @@ class Connection(BaseConnection):
                 if not future.done():
                     future.set_result(result)
         except BeanstalkmException as exc:  # garbage, or the server closed the connection
+            if isinstance(exc, NotBeanstalkd):
+                exc = exc.at(self.address)
             future = proto.tag
             if future is not None and not future.done():
                 future.set_exception(exc)  # the request whose reply made no sense
@@ -317,7 +332,7 @@ class Connection(BaseConnection):
     def _lost(self, stream: _Stream, exc: Exception | None) -> None:
         if stream is self._stream:
             reason = f": {exc}" if exc else ""
-            self._reset(SocketError(f"connection to {self.host}:{self.port} lost{reason}"))
+            self._reset(SocketError(f"connection to {self.address} lost{reason}"))
 
     def _check_timeout(self) -> None:
         self._watchdog = None
@@ -330,7 +345,7 @@ class Connection(BaseConnection):
         # The whole reply within its allowance, however slowly its bytes come.
         deadline = self._waiting_since + allowance
         if self._loop.time() >= deadline:
-            self._reset(SocketError(f"timed out waiting for {self.host}:{self.port}"))
+            self._reset(SocketError(f"timed out waiting for {self.address}"))
         else:
             self._watchdog = self._loop.call_at(deadline, self._check_timeout)
 
@@ -344,7 +359,7 @@ class Connection(BaseConnection):
         # requests in the protocol is their order on the wire, whatever other tasks do.
         transport = self._transport
         if transport is None:  # lost again while this task waited to run
-            raise SocketError(f"connection to {self.host}:{self.port} lost")
+            raise SocketError(f"connection to {self.address} lost")
         loop = self._loop
         futures = [loop.create_future() for _ in requests]
         idle = not self._proto.in_flight
@@ -372,6 +387,8 @@ class Connection(BaseConnection):
         future = self.submit(command, args, generation, tube)
         try:
             return await future
+        except SocketError as exc:
+            raise unanswered(command, exc) from None
         except asyncio.CancelledError:
             if command.blocking:
                 # The server would still reserve a job for this connection (or has,
@@ -392,7 +409,7 @@ class Connection(BaseConnection):
         the worker sends a job's delete this way, ahead of its next reserve."""
         transport = self._transport
         if transport is None:  # lost again while this task waited to run
-            raise SocketError(f"connection to {self.host}:{self.port} lost")
+            raise SocketError(f"connection to {self.address} lost")
         proto = self._proto
         loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
