@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from typing import Final
 
 from ..constants import __version__
-from ..errors import BeanstalkmException, CommandFailed, InvalidArgument, NotFound, SocketError
+from ..errors import (
+    BeanstalkmException,
+    CannotConnect,
+    CommandFailed,
+    InvalidArgument,
+    NotFound,
+    SocketError,
+)
 from .base import (
     EXIT_EMPTY,
     EXIT_ERROR,
@@ -71,13 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _message(exc: BaseException, ctx: Context | None) -> str:
     text = str(exc)
-    if isinstance(exc, SocketError) and ctx is not None:
-        # The client names the address host:port; an IPv6 host needs brackets.
-        plain = f"{ctx.host}:{ctx.port}"
-        if plain != ctx.address:
-            text = text.replace(plain, ctx.address)
-        if "cannot connect" in text:
-            text += " (is beanstalkd running there? see --host/--port or BEANSTALKD_URL)"
+    if isinstance(exc, CannotConnect):
+        text += " (is beanstalkd running there? see --host/--port or BEANSTALKD_URL)"
     return text
 
 
