@@ -15,7 +15,7 @@ from typing import Any
 from beanstalkm import BeanstalkmException, InvalidMessage, aio
 from beanstalkm.pipeline import BasePipeline, PipelineError
 
-_WRAPPED = (aio.Connection, aio.Message, aio.Queue, BasePipeline)
+_WRAPPED = (aio.Connection, aio.Message, aio.Queue, aio.Pool, BasePipeline)
 
 
 def wrap(value: Any, loop: asyncio.AbstractEventLoop) -> Any:

@@ -31,12 +31,14 @@ from .errors import (
     NotIgnored,
     OutOfMemory,
     PipelineError,
+    PoolError,
     ReservationLost,
     SocketError,
     TimedOut,
     UnexpectedResponse,
     UnknownCommand,
 )
+from .pool import Pool
 from .worker import Worker
 
 __all__ = [
@@ -68,6 +70,8 @@ __all__ = [
     "OutOfMemory",
     "Pipeline",
     "PipelineError",
+    "Pool",
+    "PoolError",
     "Queue",
     "ReservationLost",
     "SocketError",

@@ -373,6 +373,74 @@ class Connection(BaseConnection):
             if self._sock is sock:
                 self._set_recv_timeout(sock, self.timeout)
 
+    def start(
+        self,
+        command: Command,
+        args: Sequence[object],
+        generation: int | None = None,
+        tube: str | None = None,
+    ) -> socket.socket:
+        """Write one request now and return the socket its reply will come on, without
+        waiting for the reply: :meth:`finish` reads it. For waiting on several
+        connections at once (a pool of servers reserving from all of them); the
+        connection takes no other command until the reply is read."""
+        sock = self._sock
+        now = _monotonic()
+        if sock is None or now - self._last_used >= IDLE_CHECK_AFTER:
+            sock = self._usable_socket(lambda: check_request(command, args, tube))
+        self._last_used = now
+        try:
+            data = self._proto.send(command, args, generation, tube)
+            sock.sendall(data)
+            # Until finish() reads the reply, a command sent here would take it for its
+            # own: the next one goes the slow way, which sees the reply pending.
+            self._last_used = -IDLE_CHECK_AFTER
+        except _CALLERS_ERRORS:
+            raise
+        except OSError as exc:
+            self._drop()
+            raise unanswered(command, self._socket_error(command, exc)) from exc
+        except BaseException:
+            self._drop()
+            raise
+        return sock
+
+    def finish(self, block: bool = True) -> Any:
+        """The result of the request :meth:`start` wrote, or, with ``block=False``,
+        :data:`~beanstalkm.protocol.NEED_DATA` when it has not all come yet (what came
+        is kept). Raises as :meth:`execute` does."""
+        sock = self._sock
+        proto = self._proto
+        if sock is None:
+            raise SocketError(f"connection to {self.address} lost")
+        try:
+            result = proto.next_result()
+            while result is NEED_DATA:
+                if block:
+                    data = sock.recv(_RECV_SIZE)
+                else:
+                    try:
+                        data = sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        return NEED_DATA
+                proto.receive_data(data)
+                result = proto.next_result()
+                if result is NEED_DATA and not block:
+                    return NEED_DATA
+        except _CALLERS_ERRORS:
+            raise
+        except NotBeanstalkd as exc:
+            self._drop()
+            raise exc.at(self.address) from None
+        except OSError as exc:
+            self._drop()
+            raise SocketError(f"{exc} ({self.address})") from exc
+        except BaseException:
+            self._drop()
+            raise
+        self._last_used = _monotonic()
+        return result
+
     def execute_many(
         self, requests: Sequence[Request], payloads: Sequence[bytes] | None = None
     ) -> list[Any]:

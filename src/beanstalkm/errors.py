@@ -99,6 +99,22 @@ class PipelineError(BeanstalkmException):
         self.errors = errors
 
 
+class PoolError(BeanstalkmException):
+    """A command run on every server of a pool failed on some (or all) of them.
+
+    :attr:`results` maps each server's address to its result, or to the exception it
+    got: the servers that answered are not hidden by those that did not.
+    """
+
+    def __init__(self, command: str, results: dict[str, Any]) -> None:
+        failed = {a: r for a, r in results.items() if isinstance(r, BaseException)}
+        shown = "; ".join(f"{address}: {error}" for address, error in failed.items())
+        super().__init__(f"{command} failed on {len(failed)} of {len(results)} servers: {shown}")
+        self.command = command
+        self.results = results
+        self.errors = failed
+
+
 def first_error(results: Sequence[Any]) -> BaseException | None:
     """The first exception among a batch's results, or None."""
     for result in results:

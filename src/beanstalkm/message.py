@@ -340,6 +340,19 @@ class BaseMessage:
         return self.uid
 
     @property
+    def server(self) -> str:
+        """The address of the server the job is on (``host:port``): job ids are per
+        server, which matters in a pool of servers."""
+        address: str = self.connection.address
+        return address
+
+    @property
+    def ref(self) -> str:
+        """The job as ``server/id`` (``127.0.0.1:11300/42``): a name for it that holds
+        in a pool of servers too."""
+        return f"{self.server}/{self.uid}"
+
+    @property
     def reserved(self) -> bool:
         """True while this client holds the job reserved: reserved on this connection,
         not settled since, and the connection not lost meanwhile (the server released

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .client import Client
 from .connection import Connection, Message, Pipeline, Queue
+from .pool import Pool
 from .worker import Worker
 
-__all__ = ["Client", "Connection", "Message", "Pipeline", "Queue", "Worker"]
+__all__ = ["Client", "Connection", "Message", "Pipeline", "Pool", "Queue", "Worker"]
