@@ -155,6 +155,7 @@ async def config(request: web.Request) -> web.StreamResponse:
             "csrf": console.guard.csrf,
             "servers": [s.describe() for s in console.servers],
             "interval": console.sampler.interval,
+            "points": console.sampler.points.maxlen,
             "tube_columns": TUBE_COLUMNS,
             "point_columns": POINT_COLUMNS,
             "peek_states": PEEK_STATES,

@@ -182,8 +182,10 @@ class Sampler:
         parts = await asyncio.gather(*(self._server_frame(s) for s in self.servers))
         self._seq += 1
         frame = self._frame(self._seq, int(time.time() * 1000), parts)
+        point = self._point(frame)
+        self.points.append(point)
+        frame["point"] = point
         self.frame = frame
-        self.points.append(self._point(frame))
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()

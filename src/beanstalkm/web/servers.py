@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from .. import aio
-from ..urls import format_address, parse_url
+from ..urls import format_address
 
-__all__ = ["ConsoleClient", "RawMessage", "Server", "Servers", "parse_urls"]
+__all__ = ["ConsoleClient", "RawMessage", "Server", "Servers"]
 
 #: Seconds to wait for connecting and for each reply.
 TIMEOUT: Final = 3.0
@@ -42,22 +42,6 @@ class ConsoleClient(aio.Client):
     """The asyncio client, its messages keeping their raw bodies."""
 
     message_class = RawMessage
-
-
-def parse_urls(text: str) -> list[tuple[str, int]]:
-    """``beanstalk://a:11300,beanstalk://b:11300`` as a list of ``(host, port)``.
-
-    Raises ValueError naming the URL that is wrong, or for a server named twice.
-    """
-    addresses: list[tuple[str, int]] = []
-    for part in text.split(","):
-        if not part.strip():
-            raise ValueError(f"an empty URL in {text!r}")
-        address = parse_url(part)
-        if address in addresses:
-            raise ValueError(f"{format_address(*address)} is named twice")
-        addresses.append(address)
-    return addresses
 
 
 class Server:
