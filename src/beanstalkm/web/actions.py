@@ -56,6 +56,14 @@ def check_tube_name(name: object) -> str:
     return name
 
 
+def _last(results: list[Any]) -> Any:
+    """The last result of a pipeline; the first failure in it raised."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results[-1]
+
+
 def _failure(server: Server, exc: BaseException) -> dict[str, Any]:
     return {"server": server.index, "address": server.address, "error": str(exc)}
 
@@ -93,7 +101,7 @@ async def kick(servers: Sequence[Server], tube: object, bound: object) -> dict[s
             break
         try:
             pipeline = server.client.pipeline().use(tube).kick(remaining)
-            kicked: int = (await pipeline.execute(raise_on_error=True))[1]
+            kicked: int = _last(await pipeline.execute())
         except (BeanstalkmException, OSError) as exc:
             parts.append(_failure(server, exc))
             continue
@@ -219,7 +227,7 @@ async def put(
         else:
             pipeline = server.client.pipeline().use(tube)
             pipeline.put(body.encode("utf-8"), args["priority"], args["delay"], args["ttr"])
-            uid = (await pipeline.execute(raise_on_error=True))[1]
+            uid = _last(await pipeline.execute())
     except JobTooBig:
         raise ActionError(f"the job is bigger than {server.address} accepts") from None
     except CommandFailed as exc:

@@ -163,7 +163,8 @@ class Sampler:
             row: list[Any] = [tube.get(key, 0) for key in _TUBE_STATS]
             totals = (tube.get("total-jobs", 0), tube.get("cmd-delete", 0))
             counters.tubes[name] = totals
-            previous = before.tubes.get(name) if before is not None else None
+            # A tube new since the last frame started from nothing.
+            previous = before.tubes.get(name, (0, 0)) if before is not None else None
             for now_count, before_count in zip(totals, previous or (None, None), strict=True):
                 row.append(_rate(now_count, before_count, seconds))
             rows[name] = row

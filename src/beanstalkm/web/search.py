@@ -185,10 +185,11 @@ async def search(
         if budget <= 0:
             result.stopped = "probes"
             break
-        # Half a window each way (all of it upwards once the ids run out below).
-        below = min(_WINDOW // 2, low - 1)
-        ids = [*range(low - below, low), *range(high, high + _WINDOW - below)]
-        ids = ids[:budget]
+        # No more ids than jobs may still be examined, so that every job of the ids
+        # probed is examined; half of them each way (upwards once none are left below).
+        size = min(_WINDOW, limit - result.examined, budget)
+        below = min(size // 2, low - 1)
+        ids = [*range(low - below, low), *range(high, high + size - below)]
         budget -= len(ids)
         low = min(low, ids[0])
         high = max(high, ids[-1] + 1)
@@ -200,7 +201,6 @@ async def search(
             for job in await pipeline.execute()
             if isinstance(job, dict) and job.get("tube") == tube and job.get("state") in states
         ]
-        wanted = wanted[: limit - result.examined]
         seen += len(wanted)
         if not wanted:
             continue
