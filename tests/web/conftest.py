@@ -56,7 +56,9 @@ class Console:
             raise AssertionError(f"the console did not start: {self._error}")
         if self._error:
             raise self._error[0]
-        self.csrf = self.get("api/config").data["csrf"]
+        token = self.options.token
+        auth = {"Authorization": f"Bearer {token}"} if token else None
+        self.csrf = self.get("api/config", auth).data["csrf"]
         return self
 
     def _run(self) -> None:
