@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -42,16 +43,17 @@ def silent() -> Iterator[tuple[str, int]]:
 def closed_port() -> tuple[str, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()
+        host, port = s.getsockname()
+        return host, port
 
 
 # -- pages and the live state -----------------------------------------------------------
 
 
 def test_pages_and_their_files_are_served(console: Console) -> None:
-    for path, kind in [("", "text/html"), ("tube?name=x", "text/html"),
-                       ("static/overview.js", "text/javascript"),
-                       ("static/tube.js", "text/javascript"), ("static/console.css", "text/css")]:  # fmt: skip
+    pages = [("", "text/html"), ("tube?name=x", "text/html"), ("static/console.css", "text/css")]
+    scripts = [(f"static/{n}.js", "text/javascript") for n in ("overview", "tube", "common")]
+    for path, kind in pages + scripts:
         reply = console.get(path)
         assert reply.status == 200, path
         assert reply.headers["Content-Type"].startswith(kind)
@@ -118,7 +120,7 @@ def test_the_event_stream_sends_a_frame_at_once_then_each_new_one(
         assert response.status == 200
         assert response.getheader("Content-Type", "").startswith("text/event-stream")
 
-        def frames() -> Iterator[dict[str, object]]:
+        def frames() -> Iterator[dict[str, Any]]:
             event = ""
             while True:
                 line = response.readline().decode()
@@ -133,14 +135,16 @@ def test_the_event_stream_sends_a_frame_at_once_then_each_new_one(
         deadline = time.monotonic() + 10
         for frame in stream:
             assert frame["seq"] > first["seq"] or frame is first
-            if "seen-live" in frame["tubes"]:  # type: ignore[operator]
+            if "seen-live" in frame["tubes"]:
                 break
             assert time.monotonic() < deadline, "the put never showed"
     finally:
         connection.close()
 
 
-def test_history_keeps_the_points_of_the_window(make_console: ConsoleFactory, server: BeanstalkdProcess) -> None:
+def test_history_keeps_the_points_of_the_window(
+    make_console: ConsoleFactory, server: BeanstalkdProcess
+) -> None:
     console = make_console([server.address], interval=0.1, window=0.5)
     console.frame_until(lambda f: f["seq"] >= 8)
     points = console.get("api/history").data["points"]
@@ -281,7 +285,11 @@ def test_control_and_direction_characters_are_shown_escaped(
 
 
 def test_search_by_text_and_by_json_path(console: Console, beanstalk: Client) -> None:
-    ids = put(beanstalk, "orders", *[json.dumps({"n": n, "who": f"user{n % 3}"}).encode() for n in range(30)])
+    ids = put(
+        beanstalk,
+        "orders",
+        *[json.dumps({"n": n, "who": f"user{n % 3}"}).encode() for n in range(30)],
+    )
     bury(beanstalk, "orders", b'{"n": 99, "who": "Needle"}')
     put(beanstalk, "other", b'{"n": 99, "who": "needle"}')
     found = console.get("api/search", tube="orders", text="needle").data["results"][0]
@@ -293,7 +301,10 @@ def test_search_by_text_and_by_json_path(console: Console, beanstalk: Client) ->
     assert [j["id"] for j in found["jobs"]] == [ids[7]]
     found = console.get("api/search", tube="orders", path="$.n", value="99", states="ready").data
     assert found["results"][0]["matched"] == 0
-    assert console.get("api/search", tube="orders", path="$.missing").data["results"][0]["matched"] == 0
+    assert (
+        console.get("api/search", tube="orders", path="$.missing").data["results"][0]["matched"]
+        == 0
+    )
 
 
 def test_search_stops_at_its_limit_and_goes_on_from_there(
@@ -384,7 +395,9 @@ def test_move_keeps_each_jobs_state(console: Console, beanstalk: Client) -> None
 def test_move_some_states_and_at_most_a_count(console: Console, beanstalk: Client) -> None:
     put(beanstalk, "src", *[b"r"] * 5)
     bury(beanstalk, "src", b"b")
-    report = console.act("api/move", {"tube": "src", "target": "dst", "states": ["ready"], "count": 2})
+    report = console.act(
+        "api/move", {"tube": "src", "target": "dst", "states": ["ready"], "count": 2}
+    )
     assert report["servers"][0]["moved"] == {"ready": 2}
     assert counts(beanstalk, "src")["ready"] == 3
     assert counts(beanstalk, "src")["buried"] == 1
@@ -395,7 +408,9 @@ def test_move_some_states_and_at_most_a_count(console: Console, beanstalk: Clien
 
 
 def test_put_raw_and_in_an_envelope(console: Console, beanstalk: Client) -> None:
-    raw = console.act("api/put", {"tube": "in", "body": "hello", "priority": 5, "delay": 0, "ttr": 60})
+    raw = console.act(
+        "api/put", {"tube": "in", "body": "hello", "priority": 5, "delay": 0, "ttr": 60}
+    )
     uid = raw["servers"][0]["id"]
     job = beanstalk.queue.peek(uid)
     assert job is not None and job.body == "hello"  # noqa: PT018
@@ -407,9 +422,7 @@ def test_put_raw_and_in_an_envelope(console: Console, beanstalk: Client) -> None
     assert console.post("api/put", {"tube": "in", "body": "x", "ttr": -1}).status == 400
 
 
-def test_put_a_job_too_big(
-    make_console: ConsoleFactory, small_server: BeanstalkdProcess
-) -> None:
+def test_put_a_job_too_big(make_console: ConsoleFactory, small_server: BeanstalkdProcess) -> None:
     console = make_console([small_server.address])
     reply = console.post("api/put", {"tube": "in", "body": "x" * 2000})
     assert reply.status == 400

@@ -113,7 +113,9 @@ def test_kick_delete_move_and_pause_from_the_tube_page(
     page.click("#move button:has-text('Move')")
     expect(page.locator("dialog.confirm p")).to_contain_text("into work.retry")
     page.locator("dialog.confirm button", has_text="Move").click()
-    expect(page.locator("#status")).to_have_text("moved 2 jobs from work to work.retry", timeout=WAIT)
+    expect(page.locator("#status")).to_have_text(
+        "moved 2 jobs from work to work.retry", timeout=WAIT
+    )
     expect(buried).to_have_text("0", timeout=WAIT)
     assert counts(beanstalk, "work.retry")["buried"] == 2
 

@@ -14,9 +14,9 @@ from .conftest import NO_AIOHTTP
 
 pytest.importorskip("aiohttp", reason=NO_AIOHTTP)
 
-from beanstalkm.web.jobs import HEX_SHOWN, SHOWN, hex_dump, job_view  # noqa: E402
-from beanstalkm.web.search import Query, parse_path  # noqa: E402
-from beanstalkm.web.security import is_loopback  # noqa: E402
+from beanstalkm.web.jobs import HEX_SHOWN, SHOWN, hex_dump, job_view
+from beanstalkm.web.search import Query, parse_path
+from beanstalkm.web.security import is_loopback
 
 
 def test_bodies_as_json_text_and_hex() -> None:
@@ -103,7 +103,11 @@ def test_several_servers_in_one_url_option(monkeypatch: pytest.MonkeyPatch) -> N
     assert resolve_addresses(argparse.Namespace()) == [("127.0.0.1", 11300)]
     monkeypatch.setenv("BEANSTALKD_URL", "beanstalk://x:3,beanstalk://y:4")
     assert resolve_addresses(argparse.Namespace()) == [("x", 3), ("y", 4)]
-    for url, error in [("a:1,a:1", "named twice"), ("a:1,,b:2", "empty URL"), ("a:1,http://b", "scheme")]:
+    for url, error in [
+        ("a:1,a:1", "named twice"),
+        ("a:1,,b:2", "empty URL"),
+        ("a:1,http://b", "scheme"),
+    ]:
         with pytest.raises(Failure, match=error):
             resolve_addresses(argparse.Namespace(url=url))
     with pytest.raises(Failure, match="one server"):
