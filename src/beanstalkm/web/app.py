@@ -131,7 +131,9 @@ async def page(request: web.Request) -> web.StreamResponse:
     """The overview or the tube page (static: they fetch what they show)."""
     name = _PAGES[request.path]
     body = (_STATIC / name).read_bytes()
-    return web.Response(body=body, content_type="text/html", charset="utf-8")
+    response = web.Response(body=body, content_type="text/html", charset="utf-8")
+    response.enable_compression()
+    return response
 
 
 async def static(request: web.Request) -> web.StreamResponse:
@@ -142,7 +144,9 @@ async def static(request: web.Request) -> web.StreamResponse:
     resource = _STATIC / name
     if kind is None or "/" in name or not resource.is_file():
         raise web.HTTPNotFound()
-    return web.Response(body=resource.read_bytes(), content_type=kind, charset="utf-8")
+    response = web.Response(body=resource.read_bytes(), content_type=kind, charset="utf-8")
+    response.enable_compression()
+    return response
 
 
 async def config(request: web.Request) -> web.StreamResponse:
