@@ -208,8 +208,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 current = await asyncio.wait_for(sampler.wait(seen), KEEPALIVE)
             except asyncio.TimeoutError:
                 await response.write(b": keep-alive\n\n")
-    except asyncio.CancelledError:
-        return response  # the console stops: the stream ends
+    except (asyncio.CancelledError, ConnectionResetError):
+        return response  # the console stops, or the page went away
     finally:
         if task is not None:
             streams.discard(task)

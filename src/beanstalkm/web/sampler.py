@@ -249,9 +249,12 @@ class Sampler:
         """The first frame newer than the one numbered ``after`` (waits for it)."""
         if self._changed is None:
             self._changed = asyncio.Condition()
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._seq > after and self.frame is not None)
-        return self.frame  # type: ignore[return-value]  # not None: waited for
+        frame = self.frame
+        while frame is None or frame["seq"] <= after:
+            async with self._changed:
+                await self._changed.wait()
+            frame = self.frame
+        return frame
 
     async def run(self) -> None:
         """Sample every ``interval`` seconds until cancelled."""

@@ -1,7 +1,10 @@
 """The beanstalkd servers the console shows: one asyncio client each.
 
 Everything the console asks of beanstalkd goes through a :class:`Server` of
-:class:`Servers`; nothing else makes a connection. A console over a pool of servers
+:class:`Servers`; nothing else makes a connection. This is where a pool of servers
+(a client that spreads jobs over several) would plug in: the rest of the console
+needs of it only a list of servers, each with an address, a shared client, and new
+clients of its own for long work (:meth:`Server.connect`). A console over a pool of servers
 is this list with more than one entry: the pages show a column or a row per server
 and totals, and a server that refuses or does not answer is shown down, not as an
 error.
