@@ -84,7 +84,7 @@ def _is_module(name: str) -> bool:
 CLIENT_MODULES = sorted(
     p
     for p in PACKAGE.rglob("*.py")
-    if not {"server", "cli"} & set(p.relative_to(PACKAGE).parts)
+    if not {"server", "cli", "web"} & set(p.relative_to(PACKAGE).parts)
     and p.name not in ("pytest_plugin.py", "testing.py", "demo.py", "__main__.py")
 )
 
@@ -97,6 +97,12 @@ def test_asyncio_and_blocking_modules_do_not_import_each_other() -> None:
         if "aio" not in path.relative_to(PACKAGE).parts and path.name != "__init__.py":
             imported = {name for name in _imports(path) if name.startswith("beanstalkm.aio")}
             assert not imported, path.name
+
+
+def test_the_web_console_uses_the_asyncio_client_only() -> None:
+    blocking = {"beanstalkm.connection", "beanstalkm.client", "beanstalkm.worker.threaded"}
+    for path in (PACKAGE / "web").glob("*.py"):
+        assert not _imports(path) & blocking, path.name
 
 
 def test_no_import_cycles() -> None:

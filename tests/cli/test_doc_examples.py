@@ -625,6 +625,75 @@ def _top_json(doc: Doc, example: Example) -> None:
     assert (record["frame"], record["tube"]) == (2, "default")
 
 
+# -- web --------------------------------------------------------------------------------
+
+WEB_URL = re.compile(r"at (http://\S+) \(Ctrl-C to stop\)")
+
+
+def web_console(doc: Doc, line: str, env: dict[str, str] | None = None) -> tuple[Any, str]:
+    """Start a ``beanstalkm web`` line; the process and the address it printed."""
+    pytest.importorskip("aiohttp", reason="the web extra (aiohttp) is not installed")
+    proc = doc.spawn(line, env)
+    assert proc.stderr is not None
+    for printed in proc.stderr:  # bounded: it prints the address or ends
+        match = WEB_URL.search(printed)
+        if match:
+            return proc, match.group(1)
+    raise AssertionError(f"{line} did not start: {proc.communicate(timeout=30)}")
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return json.load(reply)
+
+
+@scenario("beanstalkm web")
+def _web(doc: Doc, example: Example) -> None:
+    # On a free port: 8080 may be taken here.
+    proc, url = web_console(doc, f"{example.command} --listen 127.0.0.1:{free_port()}")
+    [shown] = fetch(url + "api/config")["servers"]
+    assert shown["address"] == f"127.0.0.1:{doc.server.port}"
+    assert doc.signal(proc, signal.SIGINT)[0] == 0
+
+
+@scenario(
+    "beanstalkm web --url beanstalk://q1.internal:11300,beanstalk://q2.internal:11300 --read-only"
+)
+def _web_pool(doc: Doc, example: Example) -> None:
+    # q1 is this test's server, q2 another one; on a free port.
+    with BeanstalkdProcess() as second:
+        line = example.command.replace("q1.internal:11300", f"127.0.0.1:{doc.server.port}")
+        line = line.replace("q2.internal:11300", f"127.0.0.1:{second[1]}")
+        proc, url = web_console(doc, f"{line} --listen 127.0.0.1:{free_port()}")
+        config = fetch(url + "api/config")
+        assert config["read_only"] is True
+        assert [s["address"] for s in config["servers"]] == [
+            f"127.0.0.1:{doc.server.port}", f"127.0.0.1:{second[1]}",
+        ]  # fmt: skip
+        assert doc.signal(proc, signal.SIGTERM)[0] == 0
+
+
+@scenario("BEANSTALKM_WEB_TOKEN=$(cat ~/.beanstalkm-token) beanstalkm web --listen 0.0.0.0:8080")
+def _web_token(doc: Doc, example: Example) -> None:
+    import urllib.error
+
+    home = doc.cwd / "home"
+    home.mkdir()
+    (home / ".beanstalkm-token").write_text("t0ken-from-a-file\n")
+    port = free_port()
+    line = example.command.replace("8080", str(port))
+    proc, url = web_console(doc, line, doc.env(HOME=str(home)))
+    assert url.endswith("?token=t0ken-from-a-file")
+    local = f"http://127.0.0.1:{port}/api/config"  # reached here over loopback only
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        fetch(local)
+    assert fetch(local, {"Authorization": "Bearer t0ken-from-a-file"})["read_only"] is False
+    assert doc.signal(proc, signal.SIGTERM)[0] == 0
+
+
 # -- worker, serve, demo, completion -----------------------------------------------------
 
 TASKS = """

@@ -34,6 +34,7 @@ from .base import (
     Context,
     Failure,
     resolve_address,
+    resolve_addresses,
 )
 from .options import (
     JSON,
@@ -119,7 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     ctx: Context | None = None
     try:
-        host, port = resolve_address(args)
+        if getattr(args, "several_servers", False):
+            host, port = resolve_addresses(args)[0]
+        else:
+            host, port = resolve_address(args)
         out = Output.choose(
             getattr(args, "json", False),
             getattr(args, "table", False),

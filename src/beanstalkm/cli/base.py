@@ -27,6 +27,7 @@ __all__ = [
     "Empty",
     "Failure",
     "resolve_address",
+    "resolve_addresses",
     "socket_timeout",
 ]
 
@@ -89,6 +90,30 @@ def resolve_address(args: argparse.Namespace) -> tuple[str, int]:
     host = getattr(args, "host", None) or host
     port = getattr(args, "port", None) or port
     return host, port
+
+
+def resolve_addresses(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """Several servers: ``--url`` (or ``$BEANSTALKD_URL``) as URLs separated by commas,
+    else 127.0.0.1:11300. ``--host`` and ``--port`` apply to a single server only."""
+    url = getattr(args, "url", None)
+    where = "--url" if url else ENV_VAR
+    text = url or os.environ.get(ENV_VAR)
+    if not text or "," not in text:
+        return [resolve_address(args)]
+    if getattr(args, "host", None) or getattr(args, "port", None):
+        raise Failure(f"--host and --port apply to one server; {where} names several", EXIT_USAGE)
+    addresses: list[tuple[str, int]] = []
+    for part in text.split(","):
+        try:
+            address = parse_url(part) if part.strip() else None
+        except ValueError as exc:
+            raise Failure(f"{where}: {exc}", EXIT_USAGE) from None
+        if address is None:
+            raise Failure(f"{where}: an empty URL in {text!r}", EXIT_USAGE)
+        if address in addresses:
+            raise Failure(f"{where}: {format_address(*address)} is named twice", EXIT_USAGE)
+        addresses.append(address)
+    return addresses
 
 
 def socket_timeout() -> float:

@@ -24,6 +24,7 @@ from . import (
     stats,
     top,
     tubes,
+    web,
     worker,
 )
 
@@ -31,5 +32,5 @@ __all__ = ["MODULES"]
 
 MODULES: tuple[ModuleType, ...] = (
     put, reserve, peek, kick, delete, bury, tubes, stats, pause, purge, move, top,
-    worker, serve, demo, completion,
+    web, worker, serve, demo, completion,
 )  # fmt: skip
