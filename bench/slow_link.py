@@ -75,23 +75,31 @@ class SlowProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        async def shut() -> None:
+            self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
-        for task in asyncio.all_tasks(self.loop):
-            task.cancel()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._client, LOOPBACK, 0))
-        self.port = server.sockets[0].getsockname()[1]
+        self._server = self.loop.run_until_complete(asyncio.start_server(self._client, LOOPBACK, 0))
+        self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         self.loop.run_forever()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        for w in (writer, up_writer):
-            w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            for w in (writer, up_writer):
+                w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        except (OSError, asyncio.CancelledError):
+            writer.close()
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -211,6 +219,38 @@ def greenstalk_put(address: tuple[str, int], admin: Admin, jobs: int) -> float:
         return time.monotonic() - began
 
 
+def client_consume(address: tuple[str, int], admin: Admin, jobs: int) -> float:
+    """Client.reserve(drop=True), one job after another: reserve, then delete."""
+    with beanstalkm.Client(*address, watch="slow.work", timeout=10) as client:
+        began = time.monotonic()
+        for _ in range(jobs):
+            client.reserve(timeout=5)
+        return time.monotonic() - began
+
+
+def pool_consume(address: tuple[str, int], admin: Admin, jobs: int) -> float:
+    """Pool.reserve(drop=True) on two servers, each behind its own slow link."""
+    other = Server(_SETTINGS["beanstalkd"])
+    other.start()
+    try:
+        with SlowProxy((LOOPBACK, other.port), _SETTINGS["delay"]) as proxy:
+            _fill(other.port, jobs // 2)
+            addresses = [
+                f"beanstalk://{address[0]}:{address[1]}",
+                f"beanstalk://{LOOPBACK}:{proxy.port}",
+            ]
+            with beanstalkm.Pool(addresses, watch="slow.work", timeout=10) as pool:
+                began = time.monotonic()
+                for _ in range(jobs):
+                    pool.reserve(timeout=5)
+                return time.monotonic() - began
+    finally:
+        other.stop()
+
+
+#: The beanstalkd binary and the proxies' delay, set by main() (the pool scenario
+#: starts a second server behind a second proxy).
+_SETTINGS: dict[str, Any] = {}
 #: A scenario moves the jobs through the link and returns the seconds it took.
 Scenario = Callable[[tuple[str, int], Admin, int], float]
 SCENARIOS: dict[str, tuple[str, Scenario, bool]] = {
@@ -218,6 +258,8 @@ SCENARIOS: dict[str, tuple[str, Scenario, bool]] = {
     "put-many": ("beanstalkm Client.put_many (100 a batch)", put_many, False),
     "worker": ("beanstalkm.Worker (1 slot)", worker, True),
     "aio-worker": ("beanstalkm.aio.Worker (1 slot)", aio_worker, True),
+    "client-consume": ("beanstalkm Client.reserve(drop=True)", client_consume, True),
+    "pool-consume": ("beanstalkm Pool.reserve(drop=True), 2 servers", pool_consume, True),
     "greenstalk-loop": ("greenstalk reserve + delete loop", greenstalk_loop, True),
     "greenstalk-put": ("greenstalk put", greenstalk_put, False),
 }
@@ -247,6 +289,7 @@ def main() -> int:
     server.start()
     try:
         admin = Admin(server.port)
+        _SETTINGS.update(beanstalkd=args.beanstalkd, delay=args.delay / 1000)
         with SlowProxy((LOOPBACK, server.port), args.delay / 1000) as proxy:
             rtt = _measure_rtt((LOOPBACK, proxy.port))
             print(
