@@ -50,4 +50,3 @@ def test_demo_on_a_named_server(server: BeanstalkdProcess) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"on {server.host}:{server.port}" in result.stdout
     assert "lost 0, handled twice 0" in result.stdout
-

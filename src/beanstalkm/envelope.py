@@ -141,7 +141,6 @@ def _token_of(body_json: str) -> str:
 _quote = json.encoder.encode_basestring_ascii
 
 
-
 def _openssl_md5(data: bytes) -> Any:
     import hashlib  # only here: importing OpenSSL's hashes costs a few milliseconds
 

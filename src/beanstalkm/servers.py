@@ -266,8 +266,10 @@ def sum_stats(results: Mapping[str, Any]) -> PoolResult:
                 total[key] = max(total[key], value)
             elif key == "draining":
                 total[key] = total[key] or value
-            elif key not in _NOT_SUMMED and isinstance(value, (int, float)) and not isinstance(
-                value, bool
+            elif (
+                key not in _NOT_SUMMED
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
             ):
                 total[key] += value
     return PoolResult(total, results)
