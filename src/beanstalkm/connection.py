@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from . import operations
+from . import operations, replies
 from .base import IDLE_CHECK_AFTER, BaseConnection
 from .command_methods import QueueCommands
 from .commands import Command, check_tube
@@ -108,6 +108,28 @@ class Message(BaseMessage):
     def stats(self) -> JobStats | None:
         """The job's statistics, or None once it is deleted (or gone from the server)."""
         return self.connection.drive(operations.stats(self))  # type: ignore[no-any-return]
+
+    def reply(self, body: Any = None) -> Message:
+        """Answer this message, a request: put ``body`` as its reply into the tube its
+        ``subscribe`` names, on this message's connection (its server). Returns the
+        sent reply. InvalidArgument when the message asks for no reply.
+
+        Replying does not settle the job: delete it as well (a worker does both).
+        """
+        reply: Message = replies.reply_message(self.connection, self, body)
+        reply.send(reply.tube or "")
+        return reply
+
+    def reply_error(self, error: BaseException | str | list[str]) -> Message:
+        """Answer this request with an error: the reply carries ``errors`` (the
+        exception as ``"ValueError: text"``, a text, or a list of texts), and the
+        requester's :meth:`~beanstalkm.Client.request` raises
+        :class:`~beanstalkm.RemoteError` holding them."""
+        reply: Message = replies.reply_message(
+            self.connection, self, None, replies.error_texts(error)
+        )
+        reply.send(reply.tube or "")
+        return reply
 
 
 class Queue(QueueCommands[Message]):

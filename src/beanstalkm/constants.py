@@ -15,6 +15,8 @@ DEFAULT_TTR = 120
 #: (and unless ``socket.setdefaulttimeout`` set another): a peer that never answers
 #: cannot hang a call. A waiting reserve gets its own wait on top.
 DEFAULT_TIMEOUT = 10.0
+#: Seconds :meth:`Client.request` waits for its reply, unless told otherwise.
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 #: beanstalkd's own default tube: used and watched by every new connection.
 SERVER_DEFAULT_TUBE = "default"

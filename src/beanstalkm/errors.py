@@ -115,6 +115,20 @@ class PoolError(BeanstalkmException):
         self.errors = failed
 
 
+class RemoteError(BeanstalkmException):
+    """The request was handled, and failed: its reply carries errors.
+
+    :attr:`errors` holds the texts the handler sent (``["ValueError: no such user"]``),
+    :attr:`reply` the reply :class:`~beanstalkm.Message`, :attr:`request` the request.
+    """
+
+    def __init__(self, errors: list[str], reply: Any, request: Any) -> None:
+        super().__init__("the request failed where it was handled: " + "; ".join(errors))
+        self.errors = errors
+        self.reply = reply
+        self.request = request
+
+
 def first_error(results: Sequence[Any]) -> BaseException | None:
     """The first exception among a batch's results, or None."""
     for result in results:
@@ -164,6 +178,19 @@ class TimedOut(CommandFailed):
     """``reserve-with-timeout`` found no job in time."""
 
     status = "TIMED_OUT"
+
+
+class NoReply(TimedOut):
+    """No reply to a request came in time (:meth:`beanstalkm.Client.request`).
+
+    The request was put and may still be handled: :attr:`request` is the sent
+    :class:`~beanstalkm.Message` (its ``uid`` and ``tube`` say where). A reply that
+    comes later is deleted when the client next looks for replies.
+    """
+
+    def __init__(self, detail: str, request: Any) -> None:
+        super().__init__("request", self.status, (), detail)
+        self.request = request
 
 
 class JobTooBig(CommandFailed):

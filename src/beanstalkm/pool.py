@@ -22,7 +22,13 @@ from . import operations
 from .client import Client
 from .commands import COMMANDS
 from .connection import Message
-from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
+from .constants import (
+    DEFAULT_DELAY,
+    DEFAULT_PRIORITY,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_TTR,
+    DEFAULT_TUBE,
+)
 from .errors import (
     BeanstalkmException,
     CannotConnect,
@@ -41,6 +47,8 @@ from .servers import (
     PoolResult,
     Reserving,
     Server,
+    ambiguous_put,
+    put_failed,
     server_list,
     sum_stats,
 )
@@ -207,24 +215,62 @@ class Pool:
             request = operations.put_request(message, tube)
             try:
                 uid = client.execute(*request)
-            except (CannotConnect, Draining) as exc:  # nothing stored: the next server
-                server.failed()
-                errors.append(f"{server.address}: {exc}")
+            except (SocketError, Draining) as exc:
+                self._put_failed(server, exc, errors)
                 continue
-            except SocketError as exc:
-                server.failed()
-                self._ambiguous_puts += 1
-                if self.ambiguous == "raise":
-                    raise
-                errors.append(f"{server.address}: {exc}")
-                continue
-            server.succeeded()
-            server.puts += 1
-            if attempt:
-                self._failovers += 1
+            self._placed(server, attempt)
             operations.sent(message, tube, uid)
             return message
         raise SocketError("no server of the pool took the put: " + "; ".join(errors))
+
+    def request(
+        self,
+        body: Any,
+        tube: str = DEFAULT_TUBE,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        priority: int = DEFAULT_PRIORITY,
+        delay: int = DEFAULT_DELAY,
+        ttr: int = DEFAULT_TTR,
+        sender: dict[str, Any] | None = None,
+        channel: str | None = None,
+        key: str | bytes | None = None,
+    ) -> Message:
+        """Put ``body`` as a request on one server (placed and failed over as a put)
+        and return its reply, which comes on that server; see
+        :meth:`beanstalkm.Client.request`. A request whose put got no answer is tried
+        on another server only with ``ambiguous="retry"``."""
+        errors: list[str] = []
+        for attempt, server in enumerate(self.placement.order(key)):
+            client = self._producer(server)
+            requester = client._requester()
+            message = requester.request_message(
+                client, body, sender, channel, priority=priority, delay=delay, ttr=ttr
+            )
+            try:
+                reply: Message = requester.request(message, tube, timeout)
+            except (SocketError, Draining) as exc:
+                if message.uid:  # it was put: what failed is the wait for its reply
+                    raise
+                self._put_failed(server, exc, errors)
+                continue
+            self._placed(server, attempt)
+            return reply
+        raise SocketError("no server of the pool took the request: " + "; ".join(errors))
+
+    def _put_failed(self, server: Server, exc: Exception, errors: list[str]) -> None:
+        """A put failed on ``server``: note it for the next server, or raise."""
+        ambiguous = ambiguous_put(exc)
+        if ambiguous:
+            self._ambiguous_puts += 1
+        if not put_failed(server, exc, self.ambiguous):
+            raise exc
+        errors.append(f"{server.address}: {exc}")
+
+    def _placed(self, server: Server, attempt: int) -> None:
+        server.succeeded()
+        server.puts += 1
+        if attempt:
+            self._failovers += 1
 
     def put_many(
         self,

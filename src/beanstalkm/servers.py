@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from .errors import CommandFailed
+from .errors import CannotConnect, CommandFailed, Draining, SocketError
 from .urls import format_address, parse_url
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "PoolList",
     "PoolResult",
     "Server",
+    "ambiguous_put",
+    "put_failed",
     "server_list",
     "sum_stats",
 ]
@@ -83,6 +85,26 @@ class Server:
     def __repr__(self) -> str:
         state = "up" if self.up() else f"down, retried in {self.retry_in:.1f}s"
         return f"<Server {self.address} {state}>"
+
+
+def put_failed(server: Server, exc: Exception, ambiguous: str) -> bool:
+    """Whether a put (or request) that raised ``exc`` on ``server`` goes to the next
+    server, marking this one down; True also means the put was ambiguous when ``exc``
+    is a SocketError other than CannotConnect (see :func:`ambiguous_put`). Errors that
+    are no server's fault, and ambiguous puts with ``ambiguous="raise"``, are the
+    caller's to raise: False."""
+    if isinstance(exc, (CannotConnect, Draining)):  # nothing stored
+        server.failed()
+        return True
+    if isinstance(exc, SocketError):
+        server.failed()
+        return ambiguous != "raise"
+    return False
+
+
+def ambiguous_put(exc: Exception) -> bool:
+    """True for a put whose reply never came: the server may have stored it."""
+    return isinstance(exc, SocketError) and not isinstance(exc, CannotConnect)
 
 
 def server_list(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .. import operations
+from .. import operations, replies
 from ..base import IDLE_CHECK_AFTER, BaseConnection
 from ..command_methods import AsyncQueueCommands
 from ..commands import Command, check_tube
@@ -85,6 +85,20 @@ class Message(BaseMessage):
     async def stats(self) -> JobStats | None:
         """The job's statistics, or None once it is deleted (or gone from the server)."""
         return await self.connection.drive(operations.stats(self))
+
+    async def reply(self, body: Any = None) -> Message:
+        """Answer this request; see :meth:`beanstalkm.Message.reply`."""
+        reply: Message = replies.reply_message(self.connection, self, body)
+        await reply.send(reply.tube or "")
+        return reply
+
+    async def reply_error(self, error: BaseException | str | list[str]) -> Message:
+        """Answer this request with an error; see :meth:`beanstalkm.Message.reply_error`."""
+        reply: Message = replies.reply_message(
+            self.connection, self, None, replies.error_texts(error)
+        )
+        await reply.send(reply.tube or "")
+        return reply
 
 
 class Queue(AsyncQueueCommands[Message]):
