@@ -127,8 +127,11 @@ class WorkerBase(Generic[_H]):
         # Jobs whose handlers were given up on at their time limit, still running.
         self._running_jobs: set[int] = set()
         self._metrics_server: MetricsServer | None = None
-        # The signals run() stops on; a worker process leaves SIGINT to its supervisor.
+        # The signals run() stops on, and the one that stops at once, not gracefully
+        # (None: any of them, the second time). A worker process leaves SIGINT to its
+        # supervisor and takes SIGQUIT from it as "at once".
         self._stop_signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+        self._urgent_signal: int | None = None
         # In a worker process: wraps the tally's sink (the supervisor's recycling).
         self._wrap_sink: Callable[[Sink | None], Sink] | None = None
         self._tally = Tally()
@@ -303,11 +306,15 @@ class WorkerBase(Generic[_H]):
     def _signalled(self, signum: int) -> None:
         """SIGTERM or SIGINT: the first stops gracefully, the next at once."""
         name = signal.Signals(signum).name
-        if not self._stopping.is_set():
+        if signum == self._urgent_signal:
+            logger.warning("%s: stopping now", name)
+            self.stop(grace=0)
+        elif self._urgent_signal is not None and self._stopping.is_set():
+            logger.debug("%s: already stopping", name)
+        elif not self._stopping.is_set():
+            again = "" if self._urgent_signal else " (send it again to stop at once)"
             logger.warning(
-                "%s: stopping; in-flight jobs have %.1fs to finish (send it again to stop at once)",
-                name,
-                self.grace,
+                "%s: stopping; in-flight jobs have %.1fs to finish%s", name, self.grace, again
             )
             self.stop()
         else:
@@ -436,6 +443,15 @@ def parse_size(value: int | str) -> int:
     if unit not in _UNITS or len(unit) > 1 or not number > 0:
         raise ValueError(f"a memory size is a number of bytes, or like 512M or 2G: {value!r}")
     return int(number * _UNITS[unit])
+
+
+def _serve_metrics(start: Callable[[str, int], _F], address: str, port: int) -> _F:
+    try:
+        return start(address, port)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot serve metrics on {address}:{port}: {exc.strerror}"
+        ) from exc
 
 
 def _in_child() -> bool:

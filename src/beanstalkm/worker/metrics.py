@@ -164,12 +164,17 @@ class MetricsServer:
 
     @classmethod
     def bind(cls, address: str, port: int, registry: Any = None) -> MetricsServer:
-        """Listen on ``address``:``port`` (0: any free port); serve nothing yet."""
+        """Listen on ``address``:``port`` (0: any free port); serve nothing yet.
+        Raises OSError (saying where) when it cannot."""
         prometheus = require_prometheus()
         app = prometheus.make_wsgi_app(prometheus.REGISTRY if registry is None else registry)
-        infos = socket.getaddrinfo(address or None, port, type=socket.SOCK_STREAM)
-        server_class = type("_MetricsHTTPServer", (_Server,), {"address_family": infos[0][0]})
-        httpd = server_class((address, port), _Quiet)
+        try:
+            infos = socket.getaddrinfo(address or None, port, type=socket.SOCK_STREAM)
+            server_class = type("_MetricsHTTPServer", (_Server,), {"address_family": infos[0][0]})
+            httpd = server_class((address, port), _Quiet)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"cannot serve metrics on {address}:{port}: {reason}") from exc
         httpd.set_app(app)
         return cls(httpd)
 

@@ -10,9 +10,10 @@ work itself: it forks N children, each running the worker's threads (or, for
 - replaces a child that has handled ``max_jobs`` jobs, or uses more than
   ``max_memory`` bytes: the child stops reserving, finishes its jobs in flight, exits;
 - on SIGTERM or SIGINT (Ctrl-C) sends SIGTERM to every child, which drains as a worker
-  does (its jobs in flight get ``grace`` seconds); a second signal is passed on too,
-  and stops them at once. Children ignore Ctrl-C themselves (it reaches the whole
-  process group): the supervisor's SIGTERM is the one that counts;
+  does (its jobs in flight get ``grace`` seconds); on a second signal it sends
+  SIGQUIT, which stops them at once. A child takes SIGTERM as "drain" however often
+  it comes (systemd sends it to every process of a service, and the supervisor
+  passes it on) and ignores Ctrl-C (it reaches the whole process group);
 - serves the children's metrics, summed, when the worker has a ``metrics_port``.
 
 Children are forked (POSIX only), so handlers defined anywhere work, as with Celery's
@@ -261,9 +262,13 @@ class Supervisor:
                 self._pending.clear()
             else:
                 logger.warning("%s again: stopping the worker processes now", name)
+            # SIGTERM drains a child; SIGQUIT stops it at once. Not SIGTERM twice: a
+            # child may have had a SIGTERM of its own already (systemd sends one to
+            # every process of the service).
+            urgent = signal.SIGQUIT if self._stops > 1 else signal.SIGTERM
             for child in self._workers():
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
+                    os.kill(child.pid, urgent)
 
     def _reap(self) -> None:
         while self.children:
@@ -294,7 +299,9 @@ class Supervisor:
             log("%s process %d %s", child.kind, child.pid, how)
             return
         delay = 0.0
-        if lived < QUICK_DEATH:
+        if code != 0 and lived < QUICK_DEATH:
+            # Dying at once again and again (a bad handler module, a server that
+            # refuses it): wait longer each time. Exiting 0 is being recycled.
             self._quick_deaths += 1
             delay = min(0.1 * 2 ** (self._quick_deaths - 1), 10.0)
         else:
@@ -371,7 +378,8 @@ class Supervisor:
         worker = self.worker
         worker._running = False  # the supervisor's, in this copy of it
         _watch_parent(worker.stop)
-        worker._stop_signals = (signal.SIGTERM,)
+        worker._stop_signals = (signal.SIGTERM, signal.SIGQUIT)
+        worker._urgent_signal = signal.SIGQUIT
         worker._wrap_sink = lambda sink: _Recycler(worker, sink)
         if self._metrics_dir is not None:
             _multiprocess_values()
@@ -410,9 +418,16 @@ class Supervisor:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         _multiprocess_values()
         if worker.metrics_port is not None:
-            self._metrics_server = MetricsServer.bind(
-                worker.metrics_address, worker.metrics_port, multiprocess_registry()
-            )
+            registry = multiprocess_registry()
+            try:
+                self._metrics_server = MetricsServer.bind(
+                    worker.metrics_address, worker.metrics_port, registry
+                )
+            except OSError as exc:
+                where = f"{worker.metrics_address}:{worker.metrics_port}"
+                raise OSError(
+                    exc.errno, f"cannot serve metrics on {where}: {exc.strerror}"
+                ) from exc
 
     def _end(self) -> None:
         # Whatever happened: no child left behind.

@@ -13,6 +13,7 @@ from . import (
     completion,
     delete,
     demo,
+    exporter,
     kick,
     move,
     pause,
@@ -31,5 +32,5 @@ __all__ = ["MODULES"]
 
 MODULES: tuple[ModuleType, ...] = (
     put, reserve, peek, kick, delete, bury, tubes, stats, pause, purge, move, top,
-    worker, serve, demo, completion,
+    worker, exporter, serve, demo, completion,
 )  # fmt: skip
