@@ -392,6 +392,7 @@ class WorkerBase(Generic[_H]):
                     self._metrics_server = MetricsServer.start(
                         self.metrics_address, self.metrics_port
                     )
+            sink.show(self.tubes)
         if self._wrap_sink is not None:
             sink = self._wrap_sink(sink)
         self._tally.sink = sink

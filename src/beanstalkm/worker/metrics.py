@@ -109,6 +109,13 @@ class PrometheusSink:
                 sink = cls._by_registry[id(registry)] = cls(registry)
         return sink
 
+    def show(self, tubes: list[str]) -> None:
+        """Make each metric of each tube now, so that a scrape shows it (at 0) before
+        anything has happened to it."""
+        for tube in tubes:
+            for name in (*NAMES, "handling", "in_flight"):
+                self._child(name, tube)
+
     def _child(self, name: str, tube: str) -> Any:
         key = (name, tube)
         child = self._children.get(key)
