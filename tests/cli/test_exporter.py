@@ -89,6 +89,10 @@ def test_exporter_serves_stats_and_every_tube(
     client.queue.pause_tube("sms", 30)
     found = families(port)
     server_label = (("server", f"127.0.0.1:{server.port}"),)
+
+    def in_tube(tube: str) -> tuple[tuple[str, str], ...]:
+        return (*server_label, ("tube", tube))
+
     assert found["beanstalkd_up"][server_label] == 1
     [(info_labels, _)] = found["beanstalkd_info"].items()
     assert dict(info_labels)["version"] == client.queue.stats()["version"]
@@ -108,16 +112,16 @@ def test_exporter_serves_stats_and_every_tube(
                 assert samples[labels] == value, key
             checked += 1
     assert checked >= 3 * 13
-    assert found["beanstalkd_tube_current_jobs_ready"][(*server_label, ("tube", "emails"))] == 5
-    assert found["beanstalkd_tube_current_jobs_delayed"][(*server_label, ("tube", "emails"))] == 2
-    assert found["beanstalkd_tube_current_jobs_reserved"][(*server_label, ("tube", "sms"))] == 1
-    assert found["beanstalkd_tube_current_jobs_buried"][(*server_label, ("tube", "sms"))] == 1
-    assert found["beanstalkd_tube_pause_seconds"][(*server_label, ("tube", "sms"))] == 30
-    stats = client.queue.stats()
+    assert found["beanstalkd_tube_current_jobs_ready"][in_tube("emails")] == 5
+    assert found["beanstalkd_tube_current_jobs_delayed"][in_tube("emails")] == 2
+    assert found["beanstalkd_tube_current_jobs_reserved"][in_tube("sms")] == 1
+    assert found["beanstalkd_tube_current_jobs_buried"][in_tube("sms")] == 1
+    assert found["beanstalkd_tube_pause_seconds"][in_tube("sms")] == 30
+    totals: dict[str, Any] = dict(client.queue.stats())
     for key in ("current-jobs-ready", "current-jobs-buried", "total-jobs", "cmd-put"):
         name = metric_name(key)
         samples = found.get(name) or found[name + "_total"]
-        assert samples[server_label] == stats[key], key  # type: ignore[literal-required]
+        assert samples[server_label] == totals[key], key
     # The server goes away: still served, as down.
     server.stop()
     assert families(port)["beanstalkd_up"][server_label] == 0
