@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import operations
+from . import operations, tracing
 from .base import BaseClient
 from .connection import Connection, Message
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
@@ -54,10 +54,15 @@ class Client(BaseClient[Message], Connection):
         Returns the sent :class:`Message` (``uid > 0``). The tube the connection uses
         for :attr:`queue` is left as it was: a put costs one command, plus a ``use``
         when the previous command that needed a tube needed another one. Raises
-        TypeError for a body JSON cannot encode, before sending anything.
+        TypeError for a body JSON cannot encode, before sending anything. Traced
+        with OpenTelemetry when the application records traces (see
+        :mod:`beanstalkm.tracing`).
         """
+        span = tracing.producer(tube, self)  # does nothing unless traces are recorded
+        sender = span.carry(sender)
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        operations.sent(message, tube, self.execute(*operations.put_request(message, tube)))
+        with span.sending(message):
+            operations.sent(message, tube, self.execute(*operations.put_request(message, tube)))
         return message
 
     def put_many(

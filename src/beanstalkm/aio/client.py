@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from .. import operations
+from .. import operations, tracing
 from ..base import BaseClient
 from ..constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR, DEFAULT_TUBE
 from ..errors import TimedOut
@@ -39,8 +39,12 @@ class Client(BaseClient[Message], Connection):
         channel: str | None = None,
     ) -> Message:
         """Send ``body`` in an envelope to ``tube``; see :meth:`beanstalkm.Client.put`."""
+        span = tracing.producer(tube, self)  # does nothing unless traces are recorded
+        sender = span.carry(sender)
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        operations.sent(message, tube, await self.execute(*operations.put_request(message, tube)))
+        with span.sending(message):
+            request = operations.put_request(message, tube)
+            operations.sent(message, tube, await self.execute(*request))
         return message
 
     async def put_many(

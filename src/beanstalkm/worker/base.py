@@ -124,6 +124,8 @@ class WorkerBase(Generic[_H]):
         from .hooks import Hooks  # here: hooks.py logs on this module's logger
 
         self._hooks = Hooks()
+        # The hooks of the run under way: the user's, within the tracing's.
+        self._run_hooks: Hooks | None = None
         # Jobs whose handlers were given up on at their time limit, still running.
         self._running_jobs: set[int] = set()
         self._metrics_server: MetricsServer | None = None
@@ -205,8 +207,9 @@ class WorkerBase(Generic[_H]):
 
     @property
     def hooks(self) -> Hooks:
-        """The worker's hooks (see :mod:`beanstalkm.worker.hooks`)."""
-        return self._hooks
+        """The worker's hooks (see :mod:`beanstalkm.worker.hooks`); while it runs,
+        with its tracing's around them when traces are recorded."""
+        return self._run_hooks or self._hooks
 
     def add_hook(self, name: str, function: Callable[..., Any]) -> None:
         """Run ``function`` as hook ``name``: ``before``, ``after``, ``on_success``,
@@ -362,6 +365,7 @@ class WorkerBase(Generic[_H]):
         self._deadline = math.inf
         self._fatal = None
         self._running_jobs.clear()
+        self._run_hooks = self._hooks.traced(self.host, self.port)
         try:
             self._open_metrics()
         except BaseException:
@@ -416,6 +420,7 @@ class WorkerBase(Generic[_H]):
         """After the run (which sets ``_running`` back, whatever happened): log the
         counters, return them, or raise what a handler raised."""
         self._close_metrics()
+        self._run_hooks = None
         counters = self.counters
         logger.info("worker stopped: %s", counters)
         if self._fatal is not None:

@@ -142,6 +142,20 @@ class Hooks:
         functions = self._hooks.get(name)
         return None if functions is None else Hook(name, functions, args)
 
+    def traced(self, host: str, port: int) -> Hooks | None:
+        """These hooks within a consumer span per job (see :mod:`beanstalkm.tracing`),
+        when traces are recorded; else None."""
+        from .. import tracing
+
+        if not tracing.recording():
+            return None
+        spans = tracing.TracingHooks(host, port)
+        hooks = Hooks()
+        hooks._hooks = dict(self._hooks)
+        hooks._hooks["before"] = (spans.before, *self._hooks.get("before", ()))
+        hooks._hooks["after"] = (*self._hooks.get("after", ()), spans.after)
+        return hooks
+
     def has(self, *names: str) -> bool:
         """Whether there are hooks of any of these names."""
         return any(name in self._hooks for name in names)
