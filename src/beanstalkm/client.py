@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
-from . import operations, replies
+from . import operations, replies, tracing
 from .base import BaseClient
 from .commands import COMMANDS
 from .connection import Connection, Message
@@ -82,10 +82,15 @@ class Client(BaseClient[Message], Connection):
         Returns the sent :class:`Message` (``uid > 0``). The tube the connection uses
         for :attr:`queue` is left as it was: a put costs one command, plus a ``use``
         when the previous command that needed a tube needed another one. Raises
-        TypeError for a body JSON cannot encode, before sending anything.
+        TypeError for a body JSON cannot encode, before sending anything. Traced
+        with OpenTelemetry when the application records traces (see
+        :mod:`beanstalkm.tracing`).
         """
+        span = tracing.producer(tube, self)  # does nothing unless traces are recorded
+        sender = span.carry(sender)
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        operations.sent(message, tube, self.execute(*operations.put_request(message, tube)))
+        with span.sending(message):
+            operations.sent(message, tube, self.execute(*operations.put_request(message, tube)))
         return message
 
     def put_many(

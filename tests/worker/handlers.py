@@ -50,3 +50,16 @@ async def afail(message: aio.Message) -> None:
 
 AHANDLERS = {"slow": aslow, "fail": afail}
 MIXED = {"slow": slow, "fail": afail}
+
+
+def record(message: Message) -> None:
+    """Notes ``done <n> <pid>``: which process handled which job."""
+    body = message.body
+    time.sleep(float(body.get("sleep", 0)))
+    _log(f"done {body['n']} {os.getpid()}")
+
+
+async def arecord(message: aio.Message) -> None:
+    body = message.body
+    await asyncio.sleep(float(body.get("sleep", 0)))
+    _log(f"done {body['n']} {os.getpid()}")

@@ -28,7 +28,9 @@ def test_backoff_edge_cases() -> None:
     ("value", "expected"),
     [
         ("1,2,300", Backoff(1, 2, 300)),
+        ("1,2,300,0", Backoff(1, 2, 300, 0)),
         ("0.5, 3, 60", Backoff(0.5, 3, 60)),
+        ((1, 2, 3, 1), Backoff(1, 2, 3, 1)),
         ((2, 2, 8), Backoff(2, 2, 8)),
         (Backoff(1, 1, 1), Backoff(1, 1, 1)),
     ],
@@ -37,14 +39,16 @@ def test_backoff_of(value: object, expected: Backoff) -> None:
     assert Backoff.of(value) == expected  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", ["1,2", "a,b,c", (1, 2, 3, 4), "1,0.5,3", "-1,2,3"])
+@pytest.mark.parametrize(
+    "value", ["1,2", "a,b,c", (1, 2, 3, 4, 5), "1,0.5,3", "-1,2,3", "1,2,3,1.5", "1,2,3,-0.1"]
+)
 def test_backoff_of_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="backoff"):
         Backoff.of(value)  # type: ignore[arg-type]
 
 
 def test_policy_releases_with_backoff_then_buries() -> None:
-    policy = RetryPolicy(max_attempts=4, backoff=Backoff(1, 3, 100))
+    policy = RetryPolicy(max_attempts=4, backoff=Backoff(1, 3, 100, jitter=0))
     assert [policy.decide(n) for n in (1, 2, 3)] == [
         Decision("release", 1),
         Decision("release", 3),
@@ -60,12 +64,12 @@ def test_policy_one_attempt_buries_at_once() -> None:
 
 
 def test_policy_without_limit_never_buries() -> None:
-    policy = RetryPolicy(max_attempts=None, backoff=Backoff(1, 2, 30))
+    policy = RetryPolicy(max_attempts=None, backoff=Backoff(1, 2, 30, jitter=0))
     assert policy.decide(1000) == Decision("release", 30)
 
 
 def test_policy_delays_are_whole_seconds_rounded_up() -> None:
-    policy = RetryPolicy(backoff=Backoff(0.2, 2, 100))
+    policy = RetryPolicy(backoff=Backoff(0.2, 2, 100, jitter=0))
     assert policy.decide(1) == Decision("release", 1)
     assert policy.decide(3) == Decision("release", 1)  # 0.8 s
     assert policy.decide(4) == Decision("release", 2)  # 1.6 s
@@ -79,6 +83,37 @@ def test_policy_delay_override_and_clamp() -> None:
     assert policy.decide(3, delay=5) == Decision("bury")  # the limit still holds
     huge = RetryPolicy(max_attempts=None, backoff=Backoff(1, 2, float("inf")))
     assert huge.decide(5000) == Decision("release", MAX_U32)
+
+
+def test_jitter_is_on_by_default_and_stays_within_its_bounds() -> None:
+    assert Backoff().jitter == 0.5
+    policy = RetryPolicy(max_attempts=None, backoff=Backoff(1, 2, 300))
+    bounds = {1: (1, 1), 2: (1, 2), 3: (2, 4), 5: (8, 16), 20: (150, 300)}
+    for attempt, (low, high) in bounds.items():
+        seen = {policy.decide(attempt).delay for _ in range(400)}
+        assert min(seen) >= low
+        assert max(seen) <= high
+        if high - low < 20:
+            assert seen == set(range(low, high + 1))  # every whole second in it comes up
+    # The edges of the draw: 0 gives the longest wait, just under 1 the shortest.
+    backoff = Backoff(10, 1, 10, jitter=0.3)
+    assert backoff.whole_seconds(1, lambda: 0.0) == 10
+    assert backoff.whole_seconds(1, lambda: 0.999999) == 7
+    assert backoff.jittered(1, lambda: 0.0) == 10
+    assert backoff.jittered(1, lambda: 0.5) == pytest.approx(8.5)
+    # Full jitter may retry at once; none waits exactly the backoff.
+    assert Backoff(4, 1, 4, jitter=1).whole_seconds(1, lambda: 0.999) == 0
+    assert {Backoff(4, 1, 4, jitter=0).whole_seconds(1) for _ in range(50)} == {4}
+    # A delay the handler asked for (Retry(delay=...)) is not jittered.
+    assert {policy.decide(3, delay=7).delay for _ in range(50)} == {7}
+
+
+def test_jitter_spreads_a_burst_of_failures() -> None:
+    policy = RetryPolicy(max_attempts=None, backoff=Backoff(1, 2, 300))
+    delays = [policy.decide(8).delay for _ in range(1000)]  # 1000 jobs failing together
+    assert min(delays) >= 64
+    assert max(delays) <= 128
+    assert max(delays.count(d) for d in set(delays)) < 60  # none of the 65 seconds takes 6%
 
 
 def test_policy_rejects_nonsense() -> None:
@@ -105,6 +140,7 @@ def test_counters_are_a_frozen_snapshot() -> None:
         "lost": 0,
         "touched": 0,
         "connection_errors": 0,
+        "time_limits": 0,
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         counters.processed = 1  # type: ignore[misc]

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final
 
-from .. import operations, replies
+from .. import operations, replies, tracing
 from ..base import BaseClient
 from ..commands import COMMANDS
 from ..constants import (
@@ -68,8 +68,12 @@ class Client(BaseClient[Message], Connection):
         channel: str | None = None,
     ) -> Message:
         """Send ``body`` in an envelope to ``tube``; see :meth:`beanstalkm.Client.put`."""
+        span = tracing.producer(tube, self)  # does nothing unless traces are recorded
+        sender = span.carry(sender)
         message = self(body, subscribe, sender, channel, priority=priority, delay=delay, ttr=ttr)
-        operations.sent(message, tube, await self.execute(*operations.put_request(message, tube)))
+        with span.sending(message):
+            request = operations.put_request(message, tube)
+            operations.sent(message, tube, await self.execute(*request))
         return message
 
     async def put_many(

@@ -13,12 +13,13 @@
 
     asyncio.run(worker.run())
 
-Everything it decides, counts and logs (retries, burying, lost reservations...) comes
-from :mod:`beanstalkm.worker.flow` and :mod:`beanstalkm.worker.policy`, shared with the
-threaded worker. This module is
-only how it waits: a task and an :class:`beanstalkm.aio.Client` per slot, a task per
-handler (so that a shutdown can cancel the handler and not the slot), and a timer per
-job in flight that touches it when its time-to-run runs low.
+Everything it decides, counts and logs (retries, burying, lost reservations, time
+limits...) comes from :mod:`beanstalkm.worker.flow` and :mod:`beanstalkm.worker.policy`,
+shared with the threaded worker. This module is only how it waits: a task and an
+:class:`beanstalkm.aio.Client` per slot, a task per handler (so that a shutdown or a
+time limit can cancel the handler and not the slot), and a timer per job in flight
+that touches it when its time-to-run runs low, cancels its handler at its time limit,
+and gives up on a handler that will not end.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import signal
 import threading
 import time
@@ -38,16 +40,19 @@ from ..worker.counters import WorkerCounters
 from ..worker.flow import (
     Abandoned,
     Handle,
-    KeepAlive,
     Settle,
     give_back,
+    give_up,
     handle_job,
     keep_alive,
     next_job,
     settle_now,
     settled,
+    time_limit_hit,
 )
-from ..worker.policy import Backoff, Bury, Retry
+from ..worker.hooks import Hook, hook_failed
+from ..worker.policy import Backoff, Bury, Retry, TimeLimitExceeded
+from ..worker.watch import Watch
 from .client import Client
 from .connection import Message
 
@@ -77,6 +82,17 @@ def is_async_handler(function: object) -> bool:
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
         type(function).__call__
     )
+
+
+async def _run_hook(hook: Hook) -> None:
+    """Run a Hook step's functions in order, awaiting those that are coroutines."""
+    for function in hook.functions:
+        try:
+            result = function(*hook.args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            hook_failed(hook, function, exc)
 
 
 async def _call(handler: AsyncHandler, message: Message) -> BaseException | None:
@@ -121,6 +137,10 @@ class _Slot:
         self.abandoned = False
         self._touch_timer: asyncio.TimerHandle | None = None
         self._touch_task: asyncio.Task[None] | None = None
+        # The watch of the handler running, and, when the worker gives up on it at its
+        # time limit, the future set once its job is settled.
+        self.watch: Watch | None = None
+        self._giving_up: asyncio.Future[None] | None = None
         # The last settle sent ahead of the reserve now waiting.
         self._ahead: asyncio.Future[Any] | None = None
 
@@ -195,61 +215,119 @@ class _Slot:
         reserved_at = time.monotonic()
         try:
             settle: Settle | None = await self.client.drive(
-                handle_job(self.worker, message, reserved_at, self.abandoned),
-                lambda step: self._run(message, step, reserved_at),
+                handle_job(self.worker, message, reserved_at, self.abandoned), self._step
             )
             return settle
         finally:
-            self.message, self.settling = None, False
+            self.message, self.settling, self.watch = None, False, None
 
-    async def _run(self, message: Message, step: Handle, reserved_at: float) -> object:
-        """The Handle step: run the handler in a task of its own, touching the job."""
+    async def _step(self, step: Handle | Hook) -> object:
+        if isinstance(step, Hook):
+            await _run_hook(step)
+            return None
+        return await self._run(step)
+
+    async def _run(self, step: Handle) -> object:
+        """The Handle step: run the handler in a task of its own, watched."""
         if self.abandoned:
             return Abandoned.NOT_STARTED
-        self.message, self.settling = message, False
-        self._touch_at(KeepAlive(message, reserved_at, step.ttr, self.worker.touch_margin))
-        task = asyncio.get_running_loop().create_task(_call(step.handler, message))
+        watch = step.watch
+        message: Message = watch.message  # type: ignore[assignment]
+        self.message, self.settling, self.watch = message, False, watch
+        self._watch_at(watch)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(_call(step.handler, message))
         self.handler_task = task
+        giving_up = self._giving_up = loop.create_future()
         try:
-            await asyncio.wait((task,))
+            await asyncio.wait((task, giving_up), return_when=asyncio.FIRST_COMPLETED)
+            if self._give_up_task is not None:
+                await giving_up  # its job is being settled: let that finish
         except asyncio.CancelledError:
             task.cancel()
             raise
         finally:
             self._stop_touching()
             self.handler_task = None
+            self._giving_up = None
+        if giving_up.done() and not giving_up.cancelled():
+            # Given up on at its time limit (it may run on, cancelled but not ending).
+            self.worker._orphans.add(task)
+            task.add_done_callback(self.worker._orphans.discard)
+            return Abandoned.GIVEN_UP
+        giving_up.cancel()
         outcome = None if task.cancelled() else task.result()
         if outcome is not None and not isinstance(outcome, Exception):
             # KeyboardInterrupt, SystemExit and the like: not the job's fault. Give it
             # back, stop the worker, and let run() raise it.
-            await self._give_up(message, outcome)
+            await self._fatal(message, outcome)
             raise _SlotEnded from outcome
         if self.abandoned:
             self.message = None
             return Abandoned.CANCELLED if task.cancelled() else Abandoned.FINISHED
         self.settling = True
         if task.cancelled():
+            if watch.hit_limit:
+                return TimeLimitExceeded(watch.limit)  # cancelled by the worker, at its limit
             # Not by the worker: the handler let a CancelledError out of its own.
             return RuntimeError(f"the handler of job {message.uid} raised CancelledError")
         return outcome
 
-    # -- keeping the job alive --
+    # -- watching the handler: touches, time limit --
 
-    def _touch_at(self, job: KeepAlive) -> None:
+    _give_up_task: asyncio.Task[None] | None = None
+
+    def _watch_at(self, watch: Watch) -> None:
+        at = watch.next_at
+        if at == math.inf:
+            return
         self._touch_timer = asyncio.get_running_loop().call_later(
-            max(job.due - time.monotonic(), 0.0), self._touch_due, job
+            max(at - time.monotonic(), 0.0), self._watch_due, watch
         )
 
-    def _touch_due(self, job: KeepAlive) -> None:
+    def _watch_due(self, watch: Watch) -> None:
         self._touch_timer = None
-        self._touch_task = asyncio.get_running_loop().create_task(self._touch(job))
+        if self.watch is not watch or self.settling:
+            return
+        loop = asyncio.get_running_loop()
+        what = watch.what_now(time.monotonic())
+        if what == "touch":
+            self._touch_task = loop.create_task(self._touch(watch))
+            return
+        if what == "interrupt":
+            time_limit_hit(self.worker, watch)
+            if self.handler_task is not None:
+                self.handler_task.cancel()
+        elif what == "give up":
+            task = self.handler_task
+            if task is not None and not task.done():
+                self._give_up_task = loop.create_task(self._give_up(watch))
+                return
+        self._watch_at(watch)
 
-    async def _touch(self, job: KeepAlive) -> None:
+    async def _touch(self, job: Watch) -> None:
         keep = await self.client.drive(keep_alive(self.worker, job))
         if self._touch_task is asyncio.current_task():
             self._touch_task = None
-        if keep and self.message is job.message and not self.settling:
-            self._touch_at(job)
+        if keep and self.watch is job and not self.settling:
+            self._watch_at(job)
+
+    async def _give_up(self, watch: Watch) -> None:
+        """The handler, cancelled at its time limit, has not ended: settle its job by
+        the retry policy, and let the slot go on without it."""
+        giving_up = self._giving_up
+        worker = self.worker
+        uid = watch.message.uid
+        task = self.handler_task
+        worker.running_jobs.add(uid)
+        if task is not None:
+            task.add_done_callback(lambda _: worker.running_jobs.discard(uid))
+        try:
+            await self.client.drive(give_up(worker, watch), self._step)
+        finally:
+            self._give_up_task = None
+            if giving_up is not None and not giving_up.done():
+                giving_up.set_result(None)
 
     def _stop_touching(self) -> None:
         # A touch under way is left to end: it does not schedule another.
@@ -274,7 +352,7 @@ class _Slot:
         release its job, and make sure nothing more is handled by this slot."""
         self.abandoned = True
         self.stop_reserving()
-        message = None if self.settling else self.message
+        message = None if self.settling or self._give_up_task is not None else self.message
         if message is None:
             return
         self.message = None
@@ -298,7 +376,7 @@ class _Slot:
                 message.uid,
             )
 
-    async def _give_up(self, message: Message, exc: BaseException) -> None:
+    async def _fatal(self, message: Message, exc: BaseException) -> None:
         self.worker._handler_raised(self.index, exc)
         self.abandoned = True
         settle = not self.settling and message.reserved
@@ -310,7 +388,7 @@ class _Slot:
         """After the slot's task: nothing of it left running, the connection closed
         (which makes the server release anything still reserved on it)."""
         self._stop_touching()
-        for task in (self._touch_task, self.handler_task):
+        for task in (self._touch_task, self.handler_task, self._give_up_task):
             if task is not None and not task.done():
                 task.cancel()
         await self.client.close()
@@ -342,6 +420,8 @@ class Worker(WorkerBase[AsyncHandler]):
     _loop_thread: int | None = None
     _wakeup: asyncio.Event | None = None
     _slots: tuple[_Slot, ...] = ()
+    # Handlers given up on at their time limit that have not ended yet.
+    _orphans: set[asyncio.Task[Any]]
 
     def _check_handler(self, tube: str, function: object) -> None:
         super()._check_handler(tube, function)
@@ -361,12 +441,25 @@ class Worker(WorkerBase[AsyncHandler]):
         then their handlers are cancelled and the jobs released. A second stop with
         ``grace=0`` (or a second signal) does that at once. Cancelling the task that
         runs it stops it at once too (the jobs in flight are released by the server
-        when the worker's connections close), and raises CancelledError.
+        when the worker's connections close), and raises CancelledError. With
+        ``processes``, runs that many child processes of this worker (each with an
+        event loop of its own) and returns their counters, summed (see
+        :mod:`beanstalkm.worker.processes`).
         """
+        if self._in_processes():
+            counters: WorkerCounters = await self._supervisor(
+                lambda: asyncio.run(self._work())
+            ).run_async()
+            return counters
+        return await self._work()
+
+    async def _work(self) -> WorkerCounters:
+        """Run the slots in this process."""
         self._begin("slot(s) (asyncio tasks)")
         loop = asyncio.get_running_loop()
         self._loop, self._loop_thread = loop, threading.get_ident()
         self._wakeup = asyncio.Event()
+        self._orphans = set()
         slots = [_Slot(self, i) for i in range(self.concurrency)]
         self._slots = tuple(slots)
         previous = self._install_signals(loop)
@@ -406,7 +499,7 @@ class Worker(WorkerBase[AsyncHandler]):
         if not self._wants_signals():
             return {}
         previous: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in self._stop_signals:
             handler = signal.getsignal(signum)
             try:
                 loop.add_signal_handler(signum, self._signalled, signum)
@@ -469,6 +562,8 @@ class Worker(WorkerBase[AsyncHandler]):
             if slot.handler_task is not None and not slot.handler_task.done():
                 logger.warning("slot %d: its handler ignored cancellation", slot.index)
             await slot.close()
+        for task in list(self._orphans):
+            task.cancel()
 
 
 def _tasks(slots: list[_Slot]) -> list[asyncio.Task[None]]:

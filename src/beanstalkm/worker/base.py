@@ -14,14 +14,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 from ..commands import check_tube
 from ..constants import DEFAULT_HOST, DEFAULT_PORT
 from ..errors import BeanstalkmException
 from ..urls import address_from_env, parse_url
-from .counters import Tally, WorkerCounters
+from .counters import Sink, Tally, WorkerCounters
 from .policy import Backoff, RetryPolicy
+from .routes import WORKER_DEFAULT, Route, WorkerDefault, check_time_limit
+
+if TYPE_CHECKING:
+    from .hooks import Hooks
+    from .metrics import MetricsServer
 
 __all__ = ["Reconnects", "WorkerBase", "handlers_for", "logger"]
 
@@ -65,6 +70,13 @@ class WorkerBase(Generic[_H]):
         reconnect_backoff: Backoff | Sequence[float] = RECONNECT_BACKOFF,
         socket_timeout: float | None = 10.0,
         install_signal_handlers: bool = True,
+        time_limit: float | None = None,
+        processes: int | None = None,
+        max_jobs: int | None = None,
+        max_memory: int | str | None = None,
+        metrics: bool = False,
+        metrics_port: int | None = None,
+        metrics_address: str = "0.0.0.0",
     ) -> None:
         if url is not None:
             self.host, self.port = parse_url(url)
@@ -81,15 +93,49 @@ class WorkerBase(Generic[_H]):
             raise ValueError("grace and touch_margin must be >= 0")
         if not 1 <= reserve_timeout <= 3600:
             raise ValueError(f"reserve_timeout must be 1..3600 seconds, got {reserve_timeout}")
+        if processes is not None and processes < 1:
+            raise ValueError(f"processes must be None or >= 1, got {processes}")
+        if max_jobs is not None and max_jobs < 1:
+            raise ValueError(f"max_jobs must be None or >= 1, got {max_jobs}")
+        if processes is None and (max_jobs is not None or max_memory is not None):
+            raise ValueError(
+                "max_jobs and max_memory recycle worker processes: they need processes=N"
+            )
         self.concurrency = concurrency
         self.policy = RetryPolicy(max_attempts, Backoff.of(backoff))
+        #: Seconds a handler may run on a job (None: no limit), unless its own says.
+        self.time_limit = check_time_limit(time_limit)
+        #: Child processes, each running this worker (None: run it in this process).
+        self.processes = processes
+        #: Replace a child process after this many jobs.
+        self.max_jobs = max_jobs
+        #: Replace a child process once it uses more memory than this (bytes).
+        self.max_memory = None if max_memory is None else parse_size(max_memory)
+        self.metrics = metrics or metrics_port is not None
+        self.metrics_port = metrics_port
+        self.metrics_address = metrics_address
         self.grace = grace
         self.touch_margin = touch_margin
         self.reserve_timeout = reserve_timeout
         self.reconnect_backoff = Backoff.of(reconnect_backoff)
         self.socket_timeout = socket_timeout
         self.install_signal_handlers = install_signal_handlers
-        self._handlers: dict[str, _H] = {}
+        self._handlers: dict[str, Route[_H]] = {}
+        from .hooks import Hooks  # here: hooks.py logs on this module's logger
+
+        self._hooks = Hooks()
+        # The hooks of the run under way: the user's, within the tracing's.
+        self._run_hooks: Hooks | None = None
+        # Jobs whose handlers were given up on at their time limit, still running.
+        self._running_jobs: set[int] = set()
+        self._metrics_server: MetricsServer | None = None
+        # The signals run() stops on, and the one that stops at once, not gracefully
+        # (None: any of them, the second time). A worker process leaves SIGINT to its
+        # supervisor and takes SIGQUIT from it as "at once".
+        self._stop_signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+        self._urgent_signal: int | None = None
+        # In a worker process: wraps the tally's sink (the supervisor's recycling).
+        self._wrap_sink: Callable[[Sink | None], Sink] | None = None
         self._tally = Tally()
         # Set by stop(); a thread-safe flag for both workers.
         self._stopping = threading.Event()
@@ -106,34 +152,112 @@ class WorkerBase(Generic[_H]):
         """The tubes with a handler, which the worker reserves from."""
         return list(self._handlers)
 
-    def add_handler(self, tube: str, function: _H) -> None:
-        """Handle jobs from ``tube`` with ``function`` (replacing any handler it had)."""
-        self._add(tube, function)
+    def add_handler(
+        self,
+        tube: str,
+        function: _H,
+        *,
+        max_attempts: int | WorkerDefault | None = WORKER_DEFAULT,
+        backoff: Backoff | Sequence[float] | str | WorkerDefault = WORKER_DEFAULT,
+        time_limit: float | WorkerDefault | None = WORKER_DEFAULT,
+    ) -> None:
+        """Handle jobs from ``tube`` with ``function`` (replacing any handler it had).
 
-    def handler(self, tube: str) -> Callable[[_F], _F]:
-        """Decorator: ``@worker.handler("emails")`` handles jobs from ``emails``."""
+        ``max_attempts``, ``backoff`` and ``time_limit`` apply to this handler; those
+        not given are the worker's.
+        """
+        self._add(tube, function, max_attempts, backoff, time_limit)
+
+    def handler(
+        self,
+        tube: str,
+        *,
+        max_attempts: int | WorkerDefault | None = WORKER_DEFAULT,
+        backoff: Backoff | Sequence[float] | str | WorkerDefault = WORKER_DEFAULT,
+        time_limit: float | WorkerDefault | None = WORKER_DEFAULT,
+    ) -> Callable[[_F], _F]:
+        """Decorator: ``@worker.handler("emails")`` handles jobs from ``emails``;
+        ``@worker.handler("emails", max_attempts=10, time_limit=60)`` with settings of
+        its own (see :meth:`add_handler`)."""
 
         def register(function: _F) -> _F:
-            self._add(tube, function)
+            self._add(tube, function, max_attempts, backoff, time_limit)
             return function
 
         return register
 
-    def _add(self, tube: str, function: object) -> None:
+    def _add(
+        self,
+        tube: str,
+        function: object,
+        max_attempts: int | WorkerDefault | None = WORKER_DEFAULT,
+        backoff: Backoff | Sequence[float] | str | WorkerDefault = WORKER_DEFAULT,
+        time_limit: float | WorkerDefault | None = WORKER_DEFAULT,
+    ) -> None:
         check_tube(tube)
         self._check_handler(tube, function)
         if self._running:
             raise RuntimeError("cannot add handlers to a running worker")
-        self._handlers[tube] = cast(_H, function)
+        defaults = Route("", None, self.policy, self.time_limit)
+        self._handlers[tube] = Route.make(
+            tube, cast(_H, function), defaults, max_attempts, backoff, time_limit
+        )
+
+    # -- hooks --
+
+    @property
+    def hooks(self) -> Hooks:
+        """The worker's hooks (see :mod:`beanstalkm.worker.hooks`); while it runs,
+        with its tracing's around them when traces are recorded."""
+        return self._run_hooks or self._hooks
+
+    def add_hook(self, name: str, function: Callable[..., Any]) -> None:
+        """Run ``function`` as hook ``name``: ``before``, ``after``, ``on_success``,
+        ``on_retry``, ``on_bury``, ``on_error`` or ``on_time_limit`` (see
+        :mod:`beanstalkm.worker.hooks`)."""
+        self._check_hook(name, function)
+        self._hooks.add(name, function)
+
+    def hook(self, name: str) -> Callable[[_F], _F]:
+        """Decorator: ``@worker.hook("after")`` runs the function after each job."""
+
+        def register(function: _F) -> _F:
+            self.add_hook(name, cast(Callable[..., Any], function))
+            return function
+
+        return register
+
+    def add_middleware(self, middleware: object) -> None:
+        """Register each hook method of ``middleware`` (an object with methods named
+        ``before``, ``after``, ``on_success``...; see
+        :class:`~beanstalkm.worker.hooks.Middleware`)."""
+        from .hooks import HOOKS
+
+        for name in HOOKS:
+            method = getattr(middleware, name, None)
+            if method is not None:
+                self._check_hook(name, method)
+        self._hooks.add_middleware(middleware)
+
+    def _check_hook(self, name: str, function: object) -> None:
+        """Raise TypeError for what cannot be this worker's hook."""
+        if self._running:
+            raise RuntimeError("cannot add hooks to a running worker")
 
     def _check_handler(self, tube: str, function: object) -> None:
         """Raise TypeError for what cannot be this worker's handler."""
         if not callable(function):
             raise TypeError(f"handler for {tube!r} is not callable: {function!r}")
 
-    def handler_for(self, tube: str) -> _H | None:
-        """The handler of ``tube``, if it has one."""
+    def handler_for(self, tube: str) -> Route[_H] | None:
+        """The handler of ``tube`` with its settings, if it has one."""
         return self._handlers.get(tube)
+
+    @property
+    def running_jobs(self) -> set[int]:
+        """Ids of the jobs whose handlers the worker gave up on at their time limit
+        and which still run: not handled again by this worker until they end."""
+        return self._running_jobs
 
     @property
     def only_tube(self) -> str | None:
@@ -185,11 +309,15 @@ class WorkerBase(Generic[_H]):
     def _signalled(self, signum: int) -> None:
         """SIGTERM or SIGINT: the first stops gracefully, the next at once."""
         name = signal.Signals(signum).name
-        if not self._stopping.is_set():
+        if signum == self._urgent_signal:
+            logger.warning("%s: stopping now", name)
+            self.stop(grace=0)
+        elif self._urgent_signal is not None and self._stopping.is_set():
+            logger.debug("%s: already stopping", name)
+        elif not self._stopping.is_set():
+            again = "" if self._urgent_signal else " (send it again to stop at once)"
             logger.warning(
-                "%s: stopping; in-flight jobs have %.1fs to finish (send it again to stop at once)",
-                name,
-                self.grace,
+                "%s: stopping; in-flight jobs have %.1fs to finish%s", name, self.grace, again
             )
             self.stop()
         else:
@@ -217,6 +345,16 @@ class WorkerBase(Generic[_H]):
 
     # -- the run's beginning and end --
 
+    def _supervisor(self, work: Callable[[], WorkerCounters]) -> Any:
+        """The supervisor of this worker's processes, ``work`` running it in each."""
+        from .processes import Supervisor
+
+        return Supervisor(self, work)
+
+    def _in_processes(self) -> bool:
+        """Whether run() supervises processes rather than working itself."""
+        return self.processes is not None and not _in_child()
+
     def _begin(self, slots: str) -> None:
         if not self._handlers:
             raise ValueError("no handlers: add one with @worker.handler(tube)")
@@ -226,6 +364,13 @@ class WorkerBase(Generic[_H]):
         self._stopping.clear()
         self._deadline = math.inf
         self._fatal = None
+        self._running_jobs.clear()
+        self._run_hooks = self._hooks.traced(self.host, self.port)
+        try:
+            self._open_metrics()
+        except BaseException:
+            self._running = False
+            raise
         logger.info(
             "worker: %d %s on %s:%d, tubes %s",
             self.concurrency,
@@ -235,14 +380,92 @@ class WorkerBase(Generic[_H]):
             ", ".join(self.tubes),
         )
 
+    def _open_metrics(self) -> None:
+        """Metrics asked for: count into Prometheus, and serve them if a port was
+        given (in this process; a supervisor of processes serves its children's)."""
+        sink: Sink | None = None
+        if self.metrics:
+            from .metrics import MetricsServer, PrometheusSink, require_prometheus
+
+            if _in_child():
+                # Counted into files the supervisor reads: a registry of its own.
+                sink = PrometheusSink(require_prometheus().CollectorRegistry())
+            else:
+                sink = PrometheusSink.for_registry()
+                if self.metrics_port is not None:
+                    self._metrics_server = MetricsServer.start(
+                        self.metrics_address, self.metrics_port
+                    )
+            sink.show(self.tubes)
+        if self._wrap_sink is not None:
+            sink = self._wrap_sink(sink)
+        self._tally.sink = sink
+
+    def _begin_supervising(self) -> None:
+        """The start of a run in processes (see :mod:`.processes`)."""
+        if not self._handlers:
+            raise ValueError("no handlers: add one with @worker.handler(tube)")
+        if self._running:
+            raise RuntimeError("the worker is already running")
+        self._running = True
+        self._stopping.clear()
+        self._deadline = math.inf
+
+    def _close_metrics(self) -> None:
+        server, self._metrics_server = self._metrics_server, None
+        if server is not None:
+            server.stop()
+
     def _end(self) -> WorkerCounters:
         """After the run (which sets ``_running`` back, whatever happened): log the
         counters, return them, or raise what a handler raised."""
+        self._close_metrics()
+        self._run_hooks = None
         counters = self.counters
         logger.info("worker stopped: %s", counters)
         if self._fatal is not None:
             raise self._fatal
         return counters
+
+
+_UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from ``1048576``, ``"512M"``, ``"512MB"``, ``"1.5G"``, ``"800KiB"``
+    (powers of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    elif isinstance(value, str):
+        text = value.strip().lower().removesuffix("ib").removesuffix("b")
+        digits = text.rstrip("kmgt")
+        number, unit = 0.0, text[len(digits) :]
+        try:
+            number = float(digits)
+        except ValueError:
+            unit = "?"
+    else:
+        unit = "?"
+    if unit not in _UNITS or len(unit) > 1 or not number > 0:
+        raise ValueError(f"a memory size is a number of bytes, or like 512M or 2G: {value!r}")
+    return int(number * _UNITS[unit])
+
+
+def _serve_metrics(start: Callable[[str, int], _F], address: str, port: int) -> _F:
+    try:
+        return start(address, port)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot serve metrics on {address}:{port}: {exc.strerror}"
+        ) from exc
+
+
+def _in_child() -> bool:
+    """Whether this process is a child of a worker's supervisor (which serves the
+    metrics of all its children)."""
+    from .processes import in_child
+
+    return in_child()
 
 
 class Reconnects:
@@ -261,7 +484,7 @@ class Reconnects:
         """A command failed: how long to wait before the next attempt."""
         self.failures += 1
         self.worker.tally.add("connection_errors")
-        delay = self.worker.reconnect_backoff.delay(self.failures)
+        delay = self.worker.reconnect_backoff.jittered(self.failures)
         log = logger.warning if self.failures == 1 else logger.debug
         log("slot %d: %s; retrying in %.2fs", self.index, exc, delay)
         return delay

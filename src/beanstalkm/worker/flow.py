@@ -2,22 +2,22 @@
 
 A job's flow is a generator in the manner of :mod:`beanstalkm.operations`: it yields
 requests (which the worker's client runs, sending back each result or throwing in its
-error) and one :class:`Handle` step (run the handler), and does all the counting and
-logging. Each worker drives it with its client's ``drive``, giving it a function for
-the :class:`Handle` step.
+error), one :class:`Handle` step (run the handler) and :class:`~.hooks.Hook` steps
+(run the hooks), and does all the counting and logging. Each worker drives it with
+its client's ``drive``, giving it a function for the steps that are not requests.
 
 What it costs the server, per job: a job that succeeds costs its reserve and its
 delete, and the delete goes out in the same write as the next reserve (see
 :func:`next_job`), so a busy worker spends one round trip per job. ``stats-job`` is
 asked only when its answer is needed: the tube, when the worker reserves from several;
 the attempt number, when the job failed; the time-to-run, once the handler has run
-long enough for it to matter (see :func:`keep_alive`).
+long enough for it to matter (see :func:`~.watch.keep_alive`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Set
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
@@ -29,23 +29,27 @@ from ..operations import delete_request, reserve_request
 from ..protocol import Request
 from .base import logger
 from .counters import Tally
-from .policy import Bury, Decision, Retry, RetryPolicy, touch_interval
+from .hooks import Hook, Hooks, Outcome
+from .policy import Bury, Decision, Retry, RetryPolicy, TimeLimitExceeded
+from .routes import Route
+from .watch import FIRST_LOOK, Watch, keep_alive, time_limit_hit
 
 __all__ = [
     "FIRST_LOOK",
     "Abandoned",
     "Flow",
     "Handle",
-    "KeepAlive",
     "Rules",
     "Settle",
     "give_back",
+    "give_up",
     "handle_job",
     "holds",
     "keep_alive",
     "next_job",
     "settle_now",
     "settled",
+    "time_limit_hit",
 ]
 
 _T = TypeVar("_T")
@@ -53,10 +57,6 @@ _T = TypeVar("_T")
 _STATS_JOB: Final = COMMANDS["stats_job"]
 _RELEASE: Final = COMMANDS["release"]
 _BURY: Final = COMMANDS["bury"]
-_TOUCH: Final = COMMANDS["touch"]
-#: Seconds a handler runs before the worker first looks at its job's time-to-run (the
-#: shortest TTR beanstalkd gives is one second, and a job is touched at half of it).
-FIRST_LOOK: Final = 0.5
 
 
 class Rules(Protocol):
@@ -69,30 +69,39 @@ class Rules(Protocol):
     def tally(self) -> Tally: ...
 
     @property
+    def hooks(self) -> Hooks: ...
+
+    @property
     def deadline(self) -> float: ...
 
     @property
     def only_tube(self) -> str | None: ...
 
-    def handler_for(self, tube: str) -> Any: ...
+    @property
+    def running_jobs(self) -> Set[int]:
+        """Jobs whose handlers the worker gave up on at their time limit, still running."""
+        ...
+
+    def handler_for(self, tube: str) -> Route[Any] | None: ...
 
 
 @dataclass(frozen=True)
 class Handle:
-    """Step: run ``handler`` on the message (touching the job while it runs long). The
-    driver sends back None (it returned), the Exception it raised, or an
-    :class:`Abandoned`. A BaseException that is not an Exception (SystemExit...) is the
-    driver's to deal with (see ``WorkerBase._handler_raised``)."""
+    """Step: run ``handler`` on the message, touching the job while the handler is
+    within its time limit (``watch`` keeps the times). The driver sends back None (it
+    returned), the exception it raised (an Exception, or a
+    :class:`~.policy.TimeLimitExceeded`), or an :class:`Abandoned`. Another
+    BaseException (SystemExit...) is the driver's to deal with (see
+    ``WorkerBase._handler_raised``)."""
 
     handler: Any
     tube: str
-    #: The job's time-to-run, when the worker already knows it.
-    ttr: int | None = None
+    watch: Watch
 
 
 class Abandoned(Enum):
-    """The result of a :class:`Handle` step when the worker gave up on the job at
-    shutdown (its grace period was over)."""
+    """The result of a :class:`Handle` step when the worker gave up on the job: at
+    shutdown (its grace period was over), or at the handler's time limit."""
 
     #: Before the handler started: the job is to be released.
     NOT_STARTED = "not started"
@@ -101,10 +110,14 @@ class Abandoned(Enum):
     FINISHED = "finished"
     #: The worker released the job and cancelled the handler (asyncio).
     CANCELLED = "cancelled"
+    #: The handler did not end after its time limit: the worker settled the job by
+    #: the retry policy (:func:`give_up`), and the handler ended since (threads) or
+    #: runs on unwatched (asyncio).
+    GIVEN_UP = "given up"
 
 
-#: A job flow: yields requests and Handle steps, returns ``_T``.
-Flow: TypeAlias = Generator["Request | list[Request] | Handle", Any, _T]
+#: A job flow: yields requests, Handle and Hook steps, returns ``_T``.
+Flow: TypeAlias = Generator["Request | list[Request] | Handle | Hook", Any, _T]
 
 Action = Literal["delete", "retry", "bury", "give back", "release"]
 
@@ -120,6 +133,8 @@ class Settle:
     tube: str | None = None
     attempt: int | None = None
     error: BaseException | None = None
+    #: The handler's max_attempts, for the log.
+    max_attempts: int | None = None
 
 
 def holds(message: BaseMessage) -> bool:
@@ -136,7 +151,7 @@ def give_back(rules: Rules, message: BaseMessage) -> Flow[Settle | None]:
     priority = yield from _priority(rules, message, "before it could be given back")
     if priority is None:
         return None
-    return Settle(_release(message, priority, 0), "give back", message)
+    return Settle(_release(message, priority, 0), "give back", message, message.tube)
 
 
 def _priority(rules: Rules, message: BaseMessage, when: str) -> Flow[int | None]:
@@ -150,6 +165,13 @@ def _priority(rules: Rules, message: BaseMessage, when: str) -> Flow[int | None]
 
 def _release(message: BaseMessage, priority: int, delay: int) -> Request:
     return (_RELEASE, (message.uid, priority, delay), message.holding, None)
+
+
+def _hook(rules: Rules, name: str, *args: Any) -> Flow[None]:
+    """Run the hooks called ``name``, if there are any."""
+    step = rules.hooks.step(name, *args)
+    if step is not None:
+        yield step
 
 
 def handle_job(
@@ -173,41 +195,129 @@ def handle_job(
             return None
         tube, attempt, ttr = stats["tube"], stats["reserves"], stats["ttr"]
     message.tube = tube
-    handler = rules.handler_for(tube)
-    if handler is None:  # only if someone changed the watch list under us
+    route = rules.handler_for(tube)
+    if route is None:  # only if someone changed the watch list under us
         logger.error("job %d: no handler for tube %r; releasing it", message.uid, tube)
         priority = yield from _priority(rules, message, "before it could be released")
         if priority is None:
             return None
         return Settle(_release(message, priority, 0), "release", message, tube)
-    outcome = yield Handle(handler, tube, ttr)
-    if outcome is Abandoned.NOT_STARTED:
-        return (yield from give_back(rules, message))
-    if outcome is Abandoned.FINISHED:
+    running = rules.running_jobs
+    if running and message.uid in running:
+        return (yield from _not_now(rules, route, message, attempt))
+    hooks = rules.hooks
+    step = hooks.step("before", message)
+    if step is not None:
+        yield step
+    started = time.monotonic()
+    watch = Watch(message, route, reserved_at, ttr, rules.touch_margin, started)
+    tally = rules.tally
+    tally.started(tube)
+    result = yield Handle(route.handler, tube, watch)
+    duration = time.monotonic() - started
+    tally.finished(tube, duration)
+    if isinstance(result, Abandoned):
+        return (yield from _abandoned(rules, message, tube, result, watch, duration))
+    if result is not None:
+        settle, outcome = yield from _failure(
+            rules, route, message, result, attempt, duration, watch.hit_limit
+        )
+        yield from _hook(rules, "after", message, outcome)
+        return settle
+    settle = None
+    if message.deleted:
+        tally.add("processed", tube=tube)  # the handler deleted it itself
+    elif not message.reserved:
+        logger.debug("job %d: the handler released or buried it itself", message.uid)
+    else:
+        settle = Settle(delete_request(message), "delete", message, tube)
+    if hooks.has("after", "on_success", "on_time_limit"):
+        outcome = Outcome(
+            "none" if settle is None else "delete",
+            tube,
+            attempt=attempt,
+            duration=duration,
+            time_limit=watch.hit_limit,
+        )
+        if outcome.time_limit:
+            yield from _hook(rules, "on_time_limit", message, outcome)
+        yield from _hook(rules, "on_success", message, outcome)
+        yield from _hook(rules, "after", message, outcome)
+    return settle
+
+
+def _abandoned(
+    rules: Rules,
+    message: BaseMessage,
+    tube: str,
+    result: Abandoned,
+    watch: Watch,
+    duration: float,
+) -> Flow[Settle | None]:
+    """The worker gave up on the job while (or before) its handler ran."""
+    settle = None
+    outcome = Outcome("release", tube, duration=duration)
+    if result is Abandoned.NOT_STARTED:
+        settle = yield from give_back(rules, message)
+    elif result is Abandoned.FINISHED:
         logger.warning(
             "job %d in %r finished after the worker released it at shutdown; it will run again",
             message.uid,
             tube,
         )
-        return None
-    if outcome is Abandoned.CANCELLED:
+    elif result is Abandoned.CANCELLED:
         logger.debug("job %d in %r: handler cancelled at shutdown", message.uid, tube)
-        return None
-    if outcome is None:
-        if message.deleted:
-            rules.tally.add("processed")  # the handler deleted it itself
-            return None
-        if not message.reserved:
-            logger.debug("job %d: the handler released or buried it itself", message.uid)
-            return None
-        return Settle(delete_request(message), "delete", message, tube)
-    rules.tally.add("failed")
+    else:
+        logger.debug("job %d in %r: the worker no longer waits for its handler", message.uid, tube)
+        if watch.outcome is not None:
+            outcome = watch.outcome
+    yield from _hook(rules, "after", message, outcome)
+    return settle
+
+
+def _failure(
+    rules: Rules,
+    route: Route[Any],
+    message: BaseMessage,
+    error: BaseException,
+    attempt: int | None,
+    duration: float,
+    limited: bool,
+) -> Flow[tuple[Settle | None, Outcome]]:
+    """A handler that raised (or ran past its time limit): count it, decide, and run
+    the hooks on the way. Returns the settle (None: nothing to send) and the outcome."""
+    tube = route.tube
+    rules.tally.add("failed", tube=tube)
+    settle = yield from _decide(rules, route, message, error, attempt)
+    if settle is None:
+        outcome = Outcome("none", tube, error, attempt, None, duration, limited)
+    elif settle.action == "bury":
+        outcome = Outcome("bury", tube, error, settle.attempt, None, duration, limited)
+    else:
+        delay = int(settle.request[1][2])  # type: ignore[call-overload]
+        outcome = Outcome("retry", tube, error, settle.attempt, delay, duration, limited)
+    if limited:
+        yield from _hook(rules, "on_time_limit", message, outcome)
+    yield from _hook(rules, "on_error", message, outcome)
+    if outcome.action in ("retry", "bury"):
+        yield from _hook(rules, f"on_{outcome.action}", message, outcome)
+    return settle, outcome
+
+
+def _decide(
+    rules: Rules,
+    route: Route[Any],
+    message: BaseMessage,
+    error: BaseException,
+    attempt: int | None,
+) -> Flow[Settle | None]:
+    tube = route.tube
     if not message.reserved:
         logger.warning(
             "job %d from %r failed after its handler released, buried or deleted it",
             message.uid,
             tube,
-            exc_info=outcome,
+            exc_info=error,
         )
         return None
     if attempt is None:
@@ -215,20 +325,62 @@ def handle_job(
         stats = yield from _stats(rules, message, "after it failed")
         if stats is None:
             return None
-        attempt = stats["reserves"]
-    if isinstance(outcome, Bury):
+        attempt = int(stats["reserves"])
+    policy = route.policy
+    if isinstance(error, Bury):
         decision = Decision("bury")
     else:
-        delay = outcome.delay if isinstance(outcome, Retry) else None
-        decision = rules.policy.decide(attempt, delay)
+        delay = error.delay if isinstance(error, Retry) else None
+        decision = policy.decide(attempt, delay)
     priority = yield from _priority(rules, message, "after it failed")
     if priority is None:
         return None
     if decision.action == "bury":
         bury: Request = (_BURY, (message.uid, priority), message.holding, None)
-        return Settle(bury, "bury", message, tube, attempt, outcome)
+        return Settle(bury, "bury", message, tube, attempt, error, policy.max_attempts)
     release = _release(message, priority, decision.delay)
-    return Settle(release, "retry", message, tube, attempt, outcome)
+    return Settle(release, "retry", message, tube, attempt, error, policy.max_attempts)
+
+
+def _not_now(
+    rules: Rules, route: Route[Any], message: BaseMessage, attempt: int | None
+) -> Flow[Settle | None]:
+    """A job whose earlier handler, given up on at its time limit, still runs in this
+    worker: not handled again while it does. Released with its backoff delay."""
+    if attempt is None or message.priority is None:
+        stats = yield from _stats(rules, message, "before it could be released")
+        if stats is None:
+            return None
+        attempt = int(stats["reserves"])
+    assert message.priority is not None  # read with the stats
+    delay = route.policy.backoff.whole_seconds(attempt)
+    logger.warning(
+        "job %d from %r: the handler the worker gave up on still runs it; releasing it for %ds",
+        message.uid,
+        route.tube,
+        delay,
+    )
+    return Settle(_release(message, message.priority, delay), "release", message, route.tube)
+
+
+def give_up(rules: Rules, watch: Watch) -> Flow[None]:
+    """A handler interrupted at its time limit has not ended: settle its job now, by
+    the retry policy, as a failed attempt. The outcome is kept in ``watch.outcome``
+    (the handler's ``after`` hooks get it when the worker is done with the handler)."""
+    message = watch.message
+    route = watch.route
+    duration = time.monotonic() - watch.started
+    logger.warning(
+        "job %d from %r: handler still running %.1fs after its time limit; giving up on it",
+        message.uid,
+        route.tube,
+        duration - (watch.limit or 0),
+    )
+    error = TimeLimitExceeded(watch.limit)
+    settle, outcome = yield from _failure(rules, route, message, error, None, duration, True)
+    watch.outcome = outcome
+    if settle is not None:
+        yield from settle_now(rules, settle)
 
 
 def _stats(rules: Rules, message: BaseMessage, when: str) -> Flow[dict[str, Any] | None]:
@@ -239,13 +391,13 @@ def _stats(rules: Rules, message: BaseMessage, when: str) -> Flow[dict[str, Any]
     except NotFound:
         stats = None
     except BeanstalkmException as exc:
-        rules.tally.add("lost")
+        rules.tally.add("lost", tube=message.tube)
         logger.warning(
             "job %d: cannot read its stats (%s); leaving it to the server", message.uid, exc
         )
         return None
     if stats is None or not holds(message):
-        rules.tally.add("lost")
+        rules.tally.add("lost", tube=message.tube)
         logger.warning("job %d: reservation lost %s", message.uid, when)
         return None
     message.priority = stats["pri"]
@@ -255,11 +407,12 @@ def _stats(rules: Rules, message: BaseMessage, when: str) -> Flow[dict[str, Any]
 def settled(rules: Rules, settle: Settle, outcome: object) -> None:
     """Count and log a settle's ``outcome``: its result, or the exception it got."""
     message = settle.message
+    tube = settle.tube
     if isinstance(outcome, BaseException):
         if settle.action == "give back":
             logger.warning("job %d: cannot release it (%s)", message.uid, outcome)
             return
-        rules.tally.add("lost")
+        rules.tally.add("lost", tube=tube)
         message.reserved = False
         if isinstance(outcome, (ReservationLost, NotFound, SocketError)):
             # Never retried on a new connection: the job is no longer ours (the server
@@ -276,35 +429,75 @@ def settled(rules: Rules, settle: Settle, outcome: object) -> None:
         return
     message.reserved = False
     action = settle.action
-    limit = rules.policy.max_attempts or "unlimited"
     if action == "delete":
         message.deleted = True
-        rules.tally.add("processed")
-        logger.debug("job %d from %r done", message.uid, settle.tube)
+        rules.tally.add("processed", tube=tube)
+        logger.debug("job %d from %r done", message.uid, tube)
     elif action == "retry":
-        rules.tally.add("retried")
-        logger.warning(
-            "job %d from %r failed (attempt %d of %s); retrying in %ds",
-            message.uid,
-            settle.tube,
-            settle.attempt,
-            limit,
-            settle.request[1][2],
-            exc_info=settle.error,
-        )
+        rules.tally.add("retried", tube=tube)
+        _log_retry(settle)
     elif action == "bury":
-        rules.tally.add("buried")
+        rules.tally.add("buried", tube=tube)
+        _log_bury(settle)
+    else:  # "give back", "release"
+        rules.tally.add("released", tube=tube)
+        if action == "give back":
+            logger.warning("job %d: released unfinished at shutdown", message.uid)
+
+
+def _log_retry(settle: Settle) -> None:
+    limit = settle.max_attempts or "unlimited"
+    uid, tube, attempt, delay = (
+        settle.message.uid,
+        settle.tube,
+        settle.attempt,
+        settle.request[1][2],
+    )
+    if isinstance(settle.error, Retry):
+        # Asked for by the handler: what it meant, in one line.
+        logger.info(
+            "job %d from %r: retry in %ds asked for by its handler (attempt %d of %s)",
+            uid,
+            tube,
+            delay,
+            attempt,
+            limit,
+        )
+        return
+    logger.warning(
+        "job %d from %r failed (attempt %d of %s); retrying in %ds",
+        uid,
+        tube,
+        attempt,
+        limit,
+        delay,
+        exc_info=settle.error,
+    )
+
+
+def _log_bury(settle: Settle) -> None:
+    limit = settle.max_attempts or "unlimited"
+    uid, tube, attempt, error = settle.message.uid, settle.tube, settle.attempt, settle.error
+    if isinstance(error, Bury):
+        reason = f" ({error})" if str(error) else ""
+        logger.warning("job %d from %r: buried by its handler%s", uid, tube, reason)
+    elif isinstance(error, Retry):
+        logger.error(
+            "job %d from %r: retry asked for by its handler at attempt %d of %s; burying it",
+            uid,
+            tube,
+            attempt,
+            limit,
+        )
+    else:
         logger.error(
             "job %d from %r failed (attempt %d of %s); burying it",
-            message.uid,
-            settle.tube,
-            settle.attempt,
+            uid,
+            tube,
+            attempt,
             limit,
-            exc_info=settle.error,
+            exc_info=error,
         )
-    elif action == "give back":
-        rules.tally.add("released")
-        logger.warning("job %d: released unfinished at shutdown", message.uid)
 
 
 def settle_now(rules: Rules, settle: Settle) -> Flow[None]:
@@ -345,51 +538,3 @@ def next_job(
     except TimedOut:
         return None
     return message
-
-
-class KeepAlive:
-    """The touching of one job whose handler runs long: when to look at it next."""
-
-    __slots__ = ("due", "interval", "message", "reserved_at")
-
-    def __init__(self, message: BaseMessage, reserved_at: float, ttr: int | None, margin: float):
-        self.message = message
-        self.reserved_at = reserved_at
-        #: Seconds between touches; None until the job's time-to-run is known.
-        self.interval = None if ttr is None else touch_interval(ttr, margin)
-        #: When to look next (``time.monotonic()``).
-        self.due = reserved_at + (FIRST_LOOK if self.interval is None else self.interval)
-
-
-def keep_alive(rules: Rules, job: KeepAlive) -> Flow[bool]:
-    """Touch a job whose handler runs long, learning its time-to-run first if need be;
-    False when there is nothing more to keep alive."""
-    message = job.message
-    if job.interval is None:
-        try:
-            stats = yield (_STATS_JOB, (message.uid,), None, None)
-        except (NotFound, ReservationLost, SocketError) as exc:
-            logger.debug("job %d: stopped touching (%s)", message.uid, exc)
-            return False
-        except BeanstalkmException as exc:
-            logger.warning("job %d: cannot read its stats: %s", message.uid, exc)
-            job.due = time.monotonic() + FIRST_LOOK
-            return True
-        job.interval = touch_interval(stats["ttr"], rules.touch_margin)
-        job.due = job.reserved_at + job.interval
-        if job.due > time.monotonic():
-            return True
-    try:
-        yield (_TOUCH, (message.uid,), message.holding, None)
-    except (ReservationLost, NotFound, SocketError) as exc:
-        # The job is done (deleted since we looked), or the reservation is gone with
-        # the connection.
-        logger.debug("job %d: stopped touching (%s)", message.uid, exc)
-        return False
-    except BeanstalkmException as exc:
-        logger.warning("job %d: touch failed: %s", message.uid, exc)
-    else:
-        rules.tally.add("touched")
-        logger.debug("job %d: touched", message.uid)
-    job.due = time.monotonic() + job.interval
-    return True

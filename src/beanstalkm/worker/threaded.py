@@ -9,11 +9,13 @@
 What the worker decides and logs is in :mod:`beanstalkm.worker.flow` and
 :mod:`beanstalkm.worker.policy`, shared with the asyncio worker
 (:class:`beanstalkm.aio.Worker`). This module is how it waits: a thread and a
-connection per slot, and one thread that touches long-running jobs.
+connection per slot, and one thread that watches long-running handlers (touches their
+jobs, interrupts them at their time limit, gives up on those that will not end).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import signal
 import threading
@@ -32,14 +34,18 @@ from .counters import WorkerCounters
 from .flow import (
     Abandoned,
     Handle,
-    KeepAlive,
     Settle,
     give_back,
+    give_up,
     handle_job,
     keep_alive,
     next_job,
     settle_now,
+    time_limit_hit,
 )
+from .hooks import Hook, run_hook
+from .policy import TimeLimitExceeded
+from .watch import Watch
 
 __all__ = ["Handler", "Worker"]
 
@@ -94,6 +100,23 @@ class _SlotEnded(Exception):
     """Ends a slot's thread after its handler raised a BaseException."""
 
 
+def _raise_in_thread(ident: int | None, exc: type[BaseException] | None) -> bool:
+    """Have thread ``ident`` raise ``exc`` at its next Python instruction (None: take
+    back one not raised yet); False where the interpreter cannot (not CPython)."""
+    if ident is None:
+        return False
+    try:
+        import ctypes
+
+        set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (ImportError, AttributeError):
+        return False
+    changed = int(
+        set_async_exc(ctypes.c_ulong(ident), None if exc is None else ctypes.py_object(exc))
+    )
+    return changed == 1
+
+
 class _Slot:
     """One unit of concurrency: a thread and its own connection."""
 
@@ -109,6 +132,14 @@ class _Slot:
         self.message: Message | None = None
         self.settling = False
         self.abandoned = False
+        # The handler runs (an interrupt may be sent to it), its watch, and whether an
+        # interrupt was sent and may not have been raised yet.
+        self.handling = False
+        self.watch: Watch | None = None
+        self.interrupt_sent = False
+        # The worker gave up on its handler at its time limit: the slot is replaced
+        # and ends when (if ever) the handler does.
+        self.given_up = False
         self.thread = threading.Thread(
             target=self.run, name=f"beanstalkm-worker-{index}", daemon=True
         )
@@ -121,7 +152,7 @@ class _Slot:
         # The last job's settle: it goes out with the next reserve.
         settle: Settle | None = None
         try:
-            while not worker.stopping:
+            while not worker.stopping and not self.given_up:
                 try:
                     message = self.client.drive(next_job(worker, settle, worker.reserve_timeout))
                 except BeanstalkmException as exc:
@@ -163,26 +194,43 @@ class _Slot:
         reserved_at = time.monotonic()
         try:
             settle: Settle | None = self.client.drive(
-                handle_job(self.worker, message, reserved_at, self.abandoned),
-                lambda step: self._run(message, step, reserved_at),
+                handle_job(self.worker, message, reserved_at, self.abandoned), self._step
             )
             return settle
         finally:
             with self.state:
-                self.message, self.settling = None, False
+                self.message, self.settling, self.watch = None, False, None
 
-    def _run(self, message: Message, step: Handle, reserved_at: float) -> object:
-        """The Handle step: run the handler while the toucher keeps the job alive."""
+    def _step(self, step: Handle | Hook) -> object:
+        if isinstance(step, Hook):
+            run_hook(step)
+            return None
+        return self._run(step)
+
+    def _run(self, step: Handle) -> object:
+        """The Handle step: run the handler while the toucher watches it."""
         worker = self.worker
+        watch = step.watch
+        message: Message = watch.message  # type: ignore[assignment]
         with self.state:
             if self.abandoned:
                 return Abandoned.NOT_STARTED
-            self.message, self.settling = message, False
-        worker._toucher.track(self, KeepAlive(message, reserved_at, step.ttr, worker.touch_margin))
-        error: Exception | None = None
+            self.message, self.settling, self.watch = message, False, watch
+            self.handling = True
+        worker._toucher.track(self, watch)
+        error: BaseException | None = None
         try:
-            step.handler(message)
-        except Exception as exc:
+            try:
+                step.handler(message)
+            except Exception as exc:
+                error = exc
+            finally:
+                self._handler_ended()
+        except TimeLimitExceeded as exc:
+            # Raised in this thread at the time limit: in the handler, or as it ended
+            # (before _handler_ended could take it back).
+            self._handler_ended()
+            exc.limit = watch.limit
             error = exc
         except BaseException as exc:
             # KeyboardInterrupt, SystemExit and the like: not the job's fault. Give it
@@ -190,13 +238,56 @@ class _Slot:
             worker._toucher.forget(self)
             self._give_up(message, exc)
             raise _SlotEnded from exc
-        worker._toucher.forget(self)
+        worker._toucher.forget(self, watch)
         with self.state:
             if self.abandoned:
                 self.message = None
+                if self.given_up:
+                    worker.running_jobs.discard(message.uid)
+                    return Abandoned.GIVEN_UP
                 return Abandoned.FINISHED
             self.settling = True
         return error
+
+    # -- time limits --
+
+    def _handler_ended(self) -> None:
+        with self.state:
+            self.handling = False
+            if self.interrupt_sent:
+                self.interrupt_sent = False
+                _raise_in_thread(self.thread.ident, None)
+
+    def interrupt(self, watch: Watch) -> None:
+        """The handler is past its time limit: raise TimeLimitExceeded in its thread
+        (only while it runs: never in the worker's own code around it)."""
+        with self.state:
+            if self.handling and self.watch is watch and not self.interrupt_sent:
+                self.interrupt_sent = _raise_in_thread(self.thread.ident, TimeLimitExceeded)
+
+    def give_up_on(self, watch: Watch) -> bool:
+        """The interrupted handler has not ended: settle its job by the retry policy
+        and leave the thread to it; the supervisor starts a slot in its place. False if
+        the handler has ended meanwhile."""
+        worker = self.worker
+        with self.state:
+            if self.settling or self.watch is not watch or self.abandoned:
+                return False
+            self.abandoned = self.given_up = True
+            self.message = None
+        worker.running_jobs.add(watch.message.uid)
+        if self.client.lock.acquire(timeout=2):
+            try:
+                self.client.drive(give_up(worker, watch), self._step)
+            finally:
+                self.client.lock.release()
+        else:
+            logger.warning(
+                "job %d: its connection is busy, cannot settle it; it goes back to the "
+                "queue when its time-to-run ends",
+                watch.message.uid,
+            )
+        return True
 
     # -- shutdown --
 
@@ -236,25 +327,26 @@ class _Slot:
 
 
 class _Toucher:
-    """One thread that keeps every slot's long-running job alive."""
+    """One thread that watches every slot's long-running handler: touches its job,
+    interrupts it at its time limit, gives up on it if it will not end."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self._cond = threading.Condition()
-        self._jobs: dict[_Slot, KeepAlive] = {}
+        self._jobs: dict[_Slot, Watch] = {}
         self._stopped = False
         self._next_wake = math.inf
         self.thread = threading.Thread(target=self.run, name="beanstalkm-toucher", daemon=True)
 
-    def track(self, slot: _Slot, job: KeepAlive) -> None:
+    def track(self, slot: _Slot, job: Watch) -> None:
         with self._cond:
             self._jobs[slot] = job
             # Most jobs end long before their first look: wake the thread only when it
             # would otherwise sleep past this one.
-            if job.due < self._next_wake:
+            if job.next_at < self._next_wake:
                 self._cond.notify()
 
-    def forget(self, slot: _Slot, job: KeepAlive | None = None) -> None:
+    def forget(self, slot: _Slot, job: Watch | None = None) -> None:
         with self._cond:
             if job is None or self._jobs.get(slot) is job:
                 self._jobs.pop(slot, None)
@@ -268,25 +360,39 @@ class _Toucher:
         with self._cond:
             while not self._stopped:
                 now = time.monotonic()
-                due = [(slot, job) for slot, job in self._jobs.items() if job.due <= now]
+                due = [
+                    (slot, job, what)
+                    for slot, job in self._jobs.items()
+                    if job.next_at <= now and (what := job.what_now(now)) is not None
+                ]
                 if not due:
                     self._next_wake = min(
-                        (job.due for job in self._jobs.values()), default=math.inf
+                        (job.next_at for job in self._jobs.values()), default=math.inf
                     )
                     self._cond.wait(None if self._next_wake == math.inf else self._next_wake - now)
                     self._next_wake = math.inf
                     continue
-                for _, job in due:
-                    job.due = math.inf  # not again until this visit has set it
-                # Touch without holding the schedule lock: a touch waits for the
-                # slot's connection, and the slot may be tracking its next job.
+                # Act without holding the schedule lock: a touch waits for the slot's
+                # connection, and the slot may be tracking its next job.
                 self._cond.release()
                 try:
-                    for slot, job in due:
-                        if not slot.client.drive(keep_alive(self.worker, job)):
-                            self.forget(slot, job)
+                    for slot, job, what in due:
+                        self._act(slot, job, what)
                 finally:
                     self._cond.acquire()
+
+    def _act(self, slot: _Slot, job: Watch, what: str) -> None:
+        worker = self.worker
+        if what == "touch":
+            if not slot.client.drive(keep_alive(worker, job)):
+                self.forget(slot, job)
+        elif what == "interrupt":
+            time_limit_hit(worker, job)
+            slot.interrupt(job)
+        else:
+            self.forget(slot, job)
+            if slot.give_up_on(job):
+                worker._replace(slot)
 
 
 class Worker(WorkerBase[Handler]):
@@ -320,6 +426,8 @@ class Worker(WorkerBase[Handler]):
 
     _signals: list[int]
     _toucher: _Toucher
+    _given_up: list[_Slot]
+    _orphans: list[_Slot]
 
     # -- running --
 
@@ -328,10 +436,21 @@ class Worker(WorkerBase[Handler]):
 
         Blocks. On a stop: no more reserving; jobs in flight get ``grace`` seconds to
         finish, then are released. A second stop with ``grace=0`` (or a second signal)
-        releases them at once.
+        releases them at once. With ``processes``, runs that many child processes of
+        this worker and returns their counters, summed (see
+        :mod:`beanstalkm.worker.processes`).
         """
+        if self._in_processes():
+            counters: WorkerCounters = self._supervisor(self._work).run()
+            return counters
+        return self._work()
+
+    def _work(self) -> WorkerCounters:
+        """Run the slots in this process."""
         self._begin("slot(s) (threads)")
         self._signals = []
+        self._given_up = []
+        self._orphans = []
         self._toucher = _Toucher(self)
         slots = [_Slot(self, i) for i in range(self.concurrency)]
         previous = self._install_signals()
@@ -344,14 +463,45 @@ class Worker(WorkerBase[Handler]):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._toucher.stop()
+            self._close_metrics()
             self._running = False
         return self._end()
+
+    def _check_hook(self, name: str, function: object) -> None:
+        super()._check_hook(name, function)
+        if inspect.iscoroutinefunction(function):
+            raise TypeError(
+                f"hook {name!r} is an async function: beanstalkm.Worker runs hooks in "
+                "its threads (beanstalkm.aio.Worker awaits them)"
+            )
+
+    def _replace(self, slot: _Slot) -> None:
+        """A slot given up on (its handler would not end): the supervisor starts
+        another in its place."""
+        self._given_up.append(slot)
+
+    def _start_replacements(self, slots: list[_Slot]) -> None:
+        while self._given_up:
+            old = self._given_up.pop(0)
+            if old not in slots:
+                continue
+            self._orphans = [s for s in self._orphans if s.thread.is_alive()] + [old]
+            logger.warning(
+                "slot %d: its handler would not end; a new slot takes its place "
+                "(%d thread(s) left to handlers given up on)",
+                old.index,
+                len(self._orphans),
+            )
+            new = _Slot(self, old.index)
+            slots[slots.index(old)] = new
+            if not self._stopping.is_set():
+                new.thread.start()
 
     def _install_signals(self) -> dict[int, Any]:
         if not self._wants_signals():
             return {}
         previous: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in self._stop_signals:
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous
 
@@ -366,12 +516,13 @@ class Worker(WorkerBase[Handler]):
     def _supervise(self, slots: list[_Slot]) -> None:
         while not self._stopping.is_set():
             self._take_signals()
+            self._start_replacements(slots)
             if not any(slot.thread.is_alive() for slot in slots):
                 logger.error("worker: every slot has ended")
                 return
             self._stopping.wait(_POLL)
         self._shutdown_begins(sum(slot.message is not None for slot in slots))
-        while any(slot.thread.is_alive() for slot in slots):
+        while any(slot.thread.is_alive() and not slot.given_up for slot in slots):
             self._take_signals()
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:

@@ -13,6 +13,7 @@ from . import (
     completion,
     delete,
     demo,
+    exporter,
     kick,
     move,
     pause,
@@ -32,5 +33,5 @@ __all__ = ["MODULES"]
 
 MODULES: tuple[ModuleType, ...] = (
     put, reserve, peek, kick, delete, bury, tubes, stats, pause, purge, move, top,
-    web, worker, serve, demo, completion,
+    web, worker, exporter, serve, demo, completion,
 )  # fmt: skip

@@ -29,7 +29,11 @@ def add_parser(subparsers: Subparsers) -> None:
         "run in the asyncio worker, beanstalkm.aio.Worker. SIGTERM or Ctrl-C stops it "
         "gracefully; a second one at once. Logs go to stderr; the counters are printed "
         "at the end.",
-        ["beanstalkm worker myapp.tasks:send_email --tube emails --concurrency 4"],
+        [
+            "beanstalkm worker myapp.tasks:send_email --tube emails --concurrency 4",
+            "beanstalkm worker myapp.tasks:HANDLERS --processes 4 --max-jobs 10000 "
+            "--metrics-port 9100",
+        ],
         output={
             "json": "print the counters at the end as a JSON line "
             "(the default when the output is not a terminal)"
@@ -52,9 +56,52 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     p.add_argument(
         "--backoff",
-        default="1,2,300",
-        metavar="BASE,FACTOR,MAX",
-        help="retry n waits BASE*FACTOR^(n-1) seconds, at most MAX (default 1,2,300)",
+        default="1,2,300,0.5",
+        metavar="BASE,FACTOR,MAX[,JITTER]",
+        help="retry n waits BASE*FACTOR^(n-1) seconds, at most MAX, less up to JITTER "
+        "of it, drawn at random (default 1,2,300,0.5)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="interrupt a handler after this long; the job is retried or buried "
+        "(default: no limit)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run N worker processes under a supervisor that replaces those that die "
+        "(default: this process alone)",
+    )
+    p.add_argument(
+        "--max-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --processes: replace a process after N jobs",
+    )
+    p.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="with --processes: replace a process using more memory than SIZE (512M, 2G)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (needs beanstalkm[metrics])",
+    )
+    p.add_argument(
+        "--metrics-address",
+        default="0.0.0.0",
+        metavar="ADDRESS",
+        help="address the metrics are served on (default 0.0.0.0: every interface)",
     )
     p.add_argument(
         "--grace",
@@ -146,10 +193,26 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
             backoff=Backoff.of(args.backoff),
             grace=args.grace,
             touch_margin=args.touch_margin,
+            time_limit=args.time_limit,
+            processes=args.processes,
+            max_jobs=args.max_jobs,
+            max_memory=args.max_memory,
+            metrics_port=args.metrics_port,
+            metrics_address=args.metrics_address,
         )
     except ValueError as exc:
         raise Failure(str(exc), EXIT_USAGE) from None
-    counters = asyncio.run(worker.run()) if isinstance(worker, AsyncWorker) else worker.run()
+    if args.metrics_port is not None:
+        from ...worker.metrics import require_prometheus
+
+        try:
+            require_prometheus()
+        except RuntimeError as exc:
+            raise Failure(str(exc)) from None
+    try:
+        counters = asyncio.run(worker.run()) if isinstance(worker, AsyncWorker) else worker.run()
+    except OSError as exc:  # the metrics port is taken, say
+        raise Failure(exc.strerror or str(exc)) from None
     if ctx.out.json:
         ctx.out.record(dataclasses.asdict(counters))
     else:
