@@ -291,7 +291,7 @@ def main() -> int:
         admin = Admin(server.port)
         _SETTINGS.update(beanstalkd=args.beanstalkd, delay=args.delay / 1000)
         with SlowProxy((LOOPBACK, server.port), args.delay / 1000) as proxy:
-            rtt = _measure_rtt((LOOPBACK, proxy.port))
+            rtt = measure_rtt((LOOPBACK, proxy.port))
             print(
                 f"slow link: {args.delay:g} ms each way, measured round trip {rtt * 1000:.2f} ms;"
                 f" {args.jobs} jobs per scenario"
@@ -318,7 +318,7 @@ def main() -> int:
     return 0
 
 
-def _measure_rtt(address: tuple[str, int], samples: int = 20) -> float:
+def measure_rtt(address: tuple[str, int], samples: int = 20) -> float:
     with socket.create_connection(address) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         best = []

@@ -191,12 +191,14 @@ class Client(BaseClient[Message], Connection):
         ``subscribe`` names, on this client's server; see :meth:`Message.reply`."""
         reply: Message = replies.reply_message(self, message, body)
         reply.send(reply.tube or "")
+        message.replied = True
         return reply
 
     def reply_error(self, message: Message, error: BaseException | str | list[str]) -> Message:
         """Answer ``message`` with an error; see :meth:`Message.reply_error`."""
         reply: Message = replies.reply_message(self, message, None, replies.error_texts(error))
         reply.send(reply.tube or "")
+        message.replied = True
         return reply
 
 

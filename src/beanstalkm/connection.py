@@ -118,6 +118,7 @@ class Message(BaseMessage):
         """
         reply: Message = replies.reply_message(self.connection, self, body)
         reply.send(reply.tube or "")
+        self.replied = True
         return reply
 
     def reply_error(self, error: BaseException | str | list[str]) -> Message:
@@ -129,6 +130,7 @@ class Message(BaseMessage):
             self.connection, self, None, replies.error_texts(error)
         )
         reply.send(reply.tube or "")
+        self.replied = True
         return reply
 
 

@@ -48,6 +48,7 @@ class BaseMessage:
         "deleted",
         "generation",
         "priority",
+        "replied",
         "ttr",
         "tube",
         "uid",
@@ -78,6 +79,8 @@ class BaseMessage:
         self._reserved = False
         #: True once this client deleted the job.
         self.deleted = False
+        #: True once this message (a request) was answered: ``reply()``/``reply_error()``.
+        self.replied = False
         #: The job's priority; None when not yet known (a reserved job, until its
         #: stats are read).
         self.priority: int | None = priority
@@ -116,6 +119,7 @@ class BaseMessage:
         message.uid = uid
         message._reserved = reserved
         message.deleted = False
+        message.replied = False
         message.priority = None
         message.delay = DEFAULT_DELAY
         message.ttr = DEFAULT_TTR

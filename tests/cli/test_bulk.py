@@ -124,6 +124,28 @@ def test_purge_by_pattern(server: BeanstalkdProcess, client: Client) -> None:
     assert "no tube matches 'nothing.*'" in result.stderr
 
 
+def test_purge_unwatched_leaves_tubes_in_use(server: BeanstalkdProcess, client: Client) -> None:
+    put_many(client, "beanstalkm.reply.gone", [b"late"] * 3)
+    put_many(client, "beanstalkm.reply.alive", [b"late"] * 2)
+    with Client(*server.address, watch="beanstalkm.reply.alive"):  # a requester, waiting
+        result = run_cli(server.address, "purge", "beanstalkm.reply.*", "--unwatched", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert [(r["tube"], r["total"]) for r in records(result.stdout)] == [
+            ("beanstalkm.reply.gone", 3)
+        ]
+        assert "left alone, watched: beanstalkm.reply.alive" in result.stderr
+        assert counts(client, "beanstalkm.reply.alive")[0] == 2
+        result = run_cli(
+            server.address, "purge", "beanstalkm.reply.alive", "--unwatched", "--yes", "--table"
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "nothing to purge: every tube named is watched\n"
+    result = run_cli(server.address, "purge", "beanstalkm.reply.*", "--unwatched", "--yes")
+    assert [(r["tube"], r["total"]) for r in records(result.stdout)] == [
+        ("beanstalkm.reply.alive", 2)
+    ]
+
+
 def test_purge_asks_about_every_tube_a_pattern_matches(
     server: BeanstalkdProcess, client: Client
 ) -> None:

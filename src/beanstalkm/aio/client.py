@@ -153,6 +153,7 @@ class Client(BaseClient[Message], Connection):
         """Put ``body`` as the reply to ``message``; see :meth:`beanstalkm.Client.reply`."""
         reply: Message = replies.reply_message(self, message, body)
         await reply.send(reply.tube or "")
+        message.replied = True
         return reply
 
     async def reply_error(
@@ -161,6 +162,7 @@ class Client(BaseClient[Message], Connection):
         """Answer ``message`` with an error; see :meth:`beanstalkm.Message.reply_error`."""
         reply: Message = replies.reply_message(self, message, None, replies.error_texts(error))
         await reply.send(reply.tube or "")
+        message.replied = True
         return reply
 
 

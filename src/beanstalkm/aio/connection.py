@@ -90,6 +90,7 @@ class Message(BaseMessage):
         """Answer this request; see :meth:`beanstalkm.Message.reply`."""
         reply: Message = replies.reply_message(self.connection, self, body)
         await reply.send(reply.tube or "")
+        self.replied = True
         return reply
 
     async def reply_error(self, error: BaseException | str | list[str]) -> Message:
@@ -98,6 +99,7 @@ class Message(BaseMessage):
             self.connection, self, None, replies.error_texts(error)
         )
         await reply.send(reply.tube or "")
+        self.replied = True
         return reply
 
 

@@ -35,12 +35,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from ..errors import BeanstalkmException, SocketError
+from ..protocol import Request
 from ..worker.base import Reconnects, WorkerBase, handlers_for, logger
 from ..worker.counters import WorkerCounters
 from ..worker.flow import (
     Abandoned,
     Handle,
     Settle,
+    answered,
     give_back,
     give_up,
     handle_job,
@@ -95,14 +97,15 @@ async def _run_hook(hook: Hook) -> None:
             hook_failed(hook, function, exc)
 
 
-async def _call(handler: AsyncHandler, message: Message) -> BaseException | None:
-    """Run a handler; return what it raised, if anything.
+async def _call(handler: AsyncHandler, message: Message, watch: Watch) -> BaseException | None:
+    """Run a handler; return what it raised, if anything (what it returned goes in
+    ``watch.returned``).
 
     SystemExit, KeyboardInterrupt and the like are returned too: raised out of a task,
     they would stop the event loop then and there, with jobs in flight.
     """
     try:
-        await handler(message)
+        watch.returned = await handler(message)
     except Exception as exc:
         return exc
     except asyncio.CancelledError:
@@ -199,6 +202,8 @@ class _Slot:
             settled(self.worker, settle, SocketError("the connection was lost"))
             return
         try:
+            if settle.reply is not None:
+                self._reply_ahead(settle, settle.reply)
             future = self.client.submit(*settle.request)
         except BeanstalkmException as exc:  # ReservationLost: nothing sent
             settled(self.worker, settle, exc)
@@ -210,6 +215,14 @@ class _Slot:
 
         future.add_done_callback(done)
         self._ahead = future
+
+    def _reply_ahead(self, settle: Settle, reply: Request) -> None:
+        """Write the put of a request's reply, just ahead of the job's delete or bury."""
+
+        def done(future: asyncio.Future[Any]) -> None:
+            answered(settle, SocketError("cancelled") if future.cancelled() else future.exception())
+
+        self.client.submit(*reply).add_done_callback(done)
 
     async def handle(self, message: Message) -> Settle | None:
         reserved_at = time.monotonic()
@@ -236,7 +249,7 @@ class _Slot:
         self.message, self.settling, self.watch = message, False, watch
         self._watch_at(watch)
         loop = asyncio.get_running_loop()
-        task = loop.create_task(_call(step.handler, message))
+        task = loop.create_task(_call(step.handler, message, watch))
         self.handler_task = task
         giving_up = self._giving_up = loop.create_future()
         try:

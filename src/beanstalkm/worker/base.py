@@ -8,7 +8,6 @@ reached.
 
 from __future__ import annotations
 
-import logging
 import math
 import signal
 import threading
@@ -21,17 +20,16 @@ from ..constants import DEFAULT_HOST, DEFAULT_PORT
 from ..errors import BeanstalkmException
 from ..urls import address_from_env, parse_url
 from .counters import Sink, Tally, WorkerCounters
+from .hooks import HOOKS, Hooks
+from .log import logger
 from .policy import Backoff, RetryPolicy
 from .routes import WORKER_DEFAULT, Route, WorkerDefault, check_time_limit
 
 if TYPE_CHECKING:
-    from .hooks import Hooks
     from .metrics import MetricsServer
 
 __all__ = ["Reconnects", "WorkerBase", "handlers_for", "logger"]
 
-#: Both workers log here.
-logger = logging.getLogger("beanstalkm.worker")
 
 _F = TypeVar("_F")
 #: Retries of a failed job: 1 s, 2 s, 4 s ... at most 300 s.
@@ -121,8 +119,6 @@ class WorkerBase(Generic[_H]):
         self.socket_timeout = socket_timeout
         self.install_signal_handlers = install_signal_handlers
         self._handlers: dict[str, Route[_H]] = {}
-        from .hooks import Hooks  # here: hooks.py logs on this module's logger
-
         self._hooks = Hooks()
         # The hooks of the run under way: the user's, within the tracing's.
         self._run_hooks: Hooks | None = None
@@ -231,8 +227,6 @@ class WorkerBase(Generic[_H]):
         """Register each hook method of ``middleware`` (an object with methods named
         ``before``, ``after``, ``on_success``...; see
         :class:`~beanstalkm.worker.hooks.Middleware`)."""
-        from .hooks import HOOKS
-
         for name in HOOKS:
             method = getattr(middleware, name, None)
             if method is not None:

@@ -8,7 +8,9 @@ its client's ``drive``, giving it a function for the steps that are not requests
 
 What it costs the server, per job: a job that succeeds costs its reserve and its
 delete, and the delete goes out in the same write as the next reserve (see
-:func:`next_job`), so a busy worker spends one round trip per job. ``stats-job`` is
+:func:`next_job`), so a busy worker spends one round trip per job. A request (a job
+whose envelope has ``subscribe``) is answered in that write as well: the put of its
+reply goes first (see :func:`reply_request`). ``stats-job`` is
 asked only when its answer is needed: the tube, when the worker reserves from several;
 the attempt number, when the job failed; the time-to-run, once the handler has run
 long enough for it to matter (see :func:`~.watch.keep_alive`).
@@ -22,14 +24,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
+from .. import replies
 from ..commands import COMMANDS
 from ..errors import BeanstalkmException, NotFound, ReservationLost, SocketError, TimedOut
 from ..message import BaseMessage
-from ..operations import delete_request, reserve_request
+from ..operations import delete_request, put_request, reserve_request
 from ..protocol import Request
-from .base import logger
 from .counters import Tally
 from .hooks import Hook, Hooks, Outcome
+from .log import logger
 from .policy import Bury, Decision, Retry, RetryPolicy, TimeLimitExceeded
 from .routes import Route
 from .watch import FIRST_LOOK, Watch, keep_alive, time_limit_hit
@@ -41,6 +44,7 @@ __all__ = [
     "Handle",
     "Rules",
     "Settle",
+    "answered",
     "give_back",
     "give_up",
     "handle_job",
@@ -135,6 +139,16 @@ class Settle:
     error: BaseException | None = None
     #: The handler's max_attempts, for the log.
     max_attempts: int | None = None
+    #: The put of the reply, when the job is a request: sent just before ``request``
+    #: (a reply put and then lost to a crash is sent again; one never sent is not).
+    reply: Request | None = None
+
+    @property
+    def requests(self) -> list[Request]:
+        """What to send: the reply's put, if any, then the settling request."""
+        if self.reply is None:
+            return [self.request]
+        return [self.reply, self.request]
 
 
 def holds(message: BaseMessage) -> bool:
@@ -225,12 +239,15 @@ def handle_job(
         yield from _hook(rules, "after", message, outcome)
         return settle
     settle = None
+    reply = reply_request(message, watch.returned)
     if message.deleted:
         tally.add("processed", tube=tube)  # the handler deleted it itself
     elif not message.reserved:
         logger.debug("job %d: the handler released or buried it itself", message.uid)
     else:
-        settle = Settle(delete_request(message), "delete", message, tube)
+        settle = Settle(delete_request(message), "delete", message, tube, reply=reply)
+    if settle is None and reply is not None:
+        yield from _send_reply(message, reply)
     if hooks.has("after", "on_success", "on_time_limit"):
         outcome = Outcome(
             "none" if settle is None else "delete",
@@ -336,8 +353,13 @@ def _decide(
     if priority is None:
         return None
     if decision.action == "bury":
+        # Its last attempt: a request is answered with the error (a retry is not: the
+        # requester waits on for the next attempt's reply).
         bury: Request = (_BURY, (message.uid, priority), message.holding, None)
-        return Settle(bury, "bury", message, tube, attempt, error, policy.max_attempts)
+        # Bury("no such user") says why in its own words; other errors name their type.
+        text = str(error) if isinstance(error, Bury) else ""
+        reply = reply_request(message, None, [text] if text else replies.error_texts(error))
+        return Settle(bury, "bury", message, tube, attempt, error, policy.max_attempts, reply)
     release = _release(message, priority, decision.delay)
     return Settle(release, "retry", message, tube, attempt, error, policy.max_attempts)
 
@@ -500,14 +522,68 @@ def _log_bury(settle: Settle) -> None:
         )
 
 
+def reply_request(
+    message: BaseMessage, body: object, errors: list[str] | None = None
+) -> Request | None:
+    """The put of the reply ``message`` asks for, if it is a request (its envelope
+    has ``subscribe``) that its handler has not answered itself: ``body`` (what the
+    handler returned), or ``errors``. None when there is nothing to send.
+
+    The reply tube comes from the job, so it is checked like any tube name: a request
+    naming an impossible one gets no reply (and a warning). A body JSON cannot encode
+    is answered with that error instead.
+    """
+    if message.replied or not message.subscribe:
+        return None
+    try:
+        reply = replies.reply_message(message.connection, message, body, errors)
+        try:
+            request = put_request(reply, message.subscribe)
+        except (TypeError, ValueError) as exc:
+            logger.error("job %d: cannot send its handler's reply: %s", message.uid, exc)
+            reply = replies.reply_message(
+                message.connection, message, None, [f"cannot encode the reply: {exc}"]
+            )
+            request = put_request(reply, message.subscribe)
+    except BeanstalkmException as exc:
+        logger.warning("job %d: no reply sent: %s", message.uid, exc)
+        return None
+    message.replied = True
+    return request
+
+
+def answered(settle: Settle, result: object) -> None:
+    """Say so when the put of a settle's reply failed (``result``: its result); the
+    job is settled all the same."""
+    if isinstance(result, BaseException):
+        logger.warning(
+            "job %d: cannot put the reply in %r: %s",
+            settle.message.uid,
+            settle.message.subscribe,
+            result,
+        )
+
+
+def _send_reply(message: BaseMessage, reply: Request) -> Flow[None]:
+    """Put a reply on its own: the job was settled by its handler."""
+    try:
+        yield reply
+    except BeanstalkmException as exc:
+        logger.warning(
+            "job %d: cannot put the reply in %r: %s", message.uid, message.subscribe, exc
+        )
+
+
 def settle_now(rules: Rules, settle: Settle) -> Flow[None]:
     """Send a settle on its own (at shutdown, or when no reserve follows)."""
     try:
-        result = yield settle.request
+        results = yield settle.requests
     except BeanstalkmException as exc:
         settled(rules, settle, exc)
     else:
-        settled(rules, settle, result)
+        if settle.reply is not None:
+            answered(settle, results[0])
+        settled(rules, settle, results[-1])
 
 
 def next_job(
@@ -518,7 +594,7 @@ def next_job(
     reserve = reserve_request(reserve_timeout)
     if settle is not None:
         try:
-            results = yield [settle.request, reserve]
+            results = yield [*settle.requests, reserve]
         except ReservationLost as exc:
             # Nothing was sent: the job's connection is gone. Reserve on the new one.
             settled(rules, settle, exc)
@@ -526,8 +602,10 @@ def next_job(
             settled(rules, settle, exc)
             raise
         else:
-            settled(rules, settle, results[0])
-            result = results[1]
+            if settle.reply is not None:
+                answered(settle, results[0])
+            settled(rules, settle, results[-2])
+            result = results[-1]
             if isinstance(result, TimedOut):
                 return None
             if isinstance(result, BaseException):

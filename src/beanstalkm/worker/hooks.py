@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from .base import logger
+from .log import logger
 
 __all__ = ["HOOKS", "Hook", "Hooks", "Middleware", "Outcome", "hook_failed", "run_hook"]
 

@@ -37,10 +37,13 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from .base import WorkerBase, logger
 from .counters import NAMES, Sink, WorkerCounters
+from .log import logger
+
+if TYPE_CHECKING:
+    from .base import WorkerBase
 
 __all__ = ["Supervisor", "in_child"]
 

@@ -221,7 +221,7 @@ class _Slot:
         error: BaseException | None = None
         try:
             try:
-                step.handler(message)
+                watch.returned = step.handler(message)
             except Exception as exc:
                 error = exc
             finally:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from ..commands import COMMANDS
 from ..errors import BeanstalkmException, NotFound, ReservationLost, SocketError
 from ..message import BaseMessage
-from .base import logger
+from .log import logger
 from .policy import touch_interval
 from .routes import Route
 
@@ -68,6 +68,7 @@ class Watch:
         "message",
         "outcome",
         "reserved_at",
+        "returned",
         "route",
         "started",
         "state",
@@ -97,6 +98,8 @@ class Watch:
         self.limit = limit = route.time_limit
         self.limit_at = math.inf if limit is None else self.started + limit
         self.state = WatchState.RUNNING
+        #: What the handler returned (the reply's body, when the job is a request).
+        self.returned: object = None
         #: The outcome decided when the worker gave up on the handler.
         self.outcome: Outcome | None = None
 

@@ -31,11 +31,17 @@ def add_parser(subparsers: Subparsers) -> None:
             "beanstalkm purge emails",
             "beanstalkm purge emails --buried --yes",
             "beanstalkm purge 'tmp.*' --yes",
+            "beanstalkm purge 'beanstalkm.reply.*' --unwatched --yes",
         ],
     )
     p.add_argument("tubes", nargs="+", metavar="TUBE", help=PATTERN_HELP)
     for state in STATES:
         p.add_argument(f"--{state}", action="store_true", help=f"delete the {state} jobs")
+    p.add_argument(
+        "--unwatched",
+        action="store_true",
+        help="only tubes no connection watches (reply tubes whose requester is gone)",
+    )
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
@@ -95,6 +101,16 @@ def cmd_purge(ctx: Context, args: argparse.Namespace) -> int:
         tubes = expand(client, args.tubes)
         given = [name for name in args.tubes if not is_pattern(name)]
         stats = _tube_stats(client, tubes, given)
+        if args.unwatched:
+            # A tube someone watches is in use: a requester waiting for its replies.
+            watched = [t["name"] for t in stats if t["current-watching"]]
+            stats = [t for t in stats if not t["current-watching"]]
+            if watched:
+                ctx.note(f"left alone, watched: {', '.join(watched)}")
+            if not stats:
+                if not ctx.out.json:
+                    ctx.out.write("nothing to purge: every tube named is watched")
+                return 0
         counts = {
             t["name"]: {state: int(t[f"current-jobs-{state}"]) for state in states}  # type: ignore[literal-required]
             for t in stats
