@@ -6,7 +6,7 @@ OpenTelemetry SDK set up by the application, :meth:`beanstalkm.Client.put` recor
 both workers record a ``process <tube>`` span (kind CONSUMER) around each handler,
 a child of the producer's span and linked to it. Without the API, or until the
 application sets a tracer provider, nothing is recorded and a put costs a few calls
-of nothing.
+of nothing; until the application imports OpenTelemetry, beanstalkm does not either.
 
 The context travels as W3C Trace Context (``traceparent``, and ``tracestate`` when
 there is one), in the envelope's ``sender`` object: ``{"sender": {"host": ...,
@@ -21,17 +21,18 @@ propagator the application set (``OTEL_PROPAGATORS``) is used: its fields go int
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 from typing import Any, Final
 
 __all__ = ["NOT_TRACED", "ProducerSpan", "TracingHooks", "producer", "recording"]
 
-try:
-    from opentelemetry import context as _context
-    from opentelemetry import propagate as _propagate
-    from opentelemetry import trace as _trace
-except ImportError:  # the optional extra is not installed
-    _trace = None  # type: ignore[assignment]
+# The OpenTelemetry API, imported once traces are found to be recorded: an
+# application that records traces has imported it already, and one that does not
+# pays nothing for it, not even the import (see :func:`recording`).
+_context: Any = None
+_propagate: Any = None
+_trace: Any = None
 
 #: ``messaging.system``: not one of OpenTelemetry's well-known values, which have no
 #: beanstalkd; the name people search for.
@@ -40,12 +41,21 @@ _NAME: Final = "beanstalkm"
 
 
 def recording() -> bool:
-    """Whether spans are recorded: the API is installed and the application has set
-    a tracer provider (an SDK's)."""
-    if _trace is None:
+    """Whether spans are recorded: the application has set a tracer provider (an
+    SDK's). Setting one imports ``opentelemetry.trace``, so until something has
+    imported it nothing is recorded and nothing is asked."""
+    global _context, _propagate, _trace
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
         return False
-    provider = _trace.get_tracer_provider()
-    return not isinstance(provider, (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider))
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return False
+    if _trace is None:
+        from opentelemetry import context, propagate
+
+        _context, _propagate, _trace = context, propagate, trace
+    return True
 
 
 def _tracer() -> Any:
@@ -129,7 +139,7 @@ class ProducerSpan:
 def producer(tube: str, connection: Any) -> ProducerSpan | _NotTraced:
     """The span of a put into ``tube`` on ``connection``; :data:`NOT_TRACED` when
     nothing is recorded."""
-    if _trace is None or not recording():
+    if not recording():
         return NOT_TRACED
     return ProducerSpan(tube, connection.host, connection.port)
 
