@@ -237,7 +237,8 @@ class _Replies:
         """Put the request ``message`` and wait for its reply. Until it is put,
         ``message.uid`` is 0: a pool tells by it whether another server may take it."""
         operations.reserve_seconds(timeout)  # checked before anything is sent
-        self.send(message, tube)
+        with tracing.producer_of(message, tube, self.connection).sending(message):
+            self.send(message, tube)
         return self.wait(message, timeout)
 
     def send(self, message: Message, tube: str) -> None:

@@ -25,7 +25,7 @@ import sys
 from types import TracebackType
 from typing import Any, Final
 
-__all__ = ["NOT_TRACED", "ProducerSpan", "TracingHooks", "producer", "recording"]
+__all__ = ["NOT_TRACED", "ProducerSpan", "TracingHooks", "producer", "producer_of", "recording"]
 
 # The OpenTelemetry API, imported once traces are found to be recorded: an
 # application that records traces has imported it already, and one that does not
@@ -142,6 +142,19 @@ def producer(tube: str, connection: Any) -> ProducerSpan | _NotTraced:
     if not recording():
         return NOT_TRACED
     return ProducerSpan(tube, connection.host, connection.port)
+
+
+def producer_of(message: Any, tube: str, connection: Any) -> ProducerSpan | _NotTraced:
+    """The span of a put of ``message``, made already, into ``tube``: its context is
+    added to the message's sender (a field the producer set is kept). For requests,
+    whose sender is made before the tube they go to is known (a pool's)."""
+    span = producer(tube, connection)
+    carried = span.carry(None)
+    if carried:
+        sender = message.sender
+        for key, value in carried.items():
+            sender.setdefault(key, value)
+    return span
 
 
 class TracingHooks:

@@ -134,3 +134,24 @@ def test_nothing_is_carried_when_traces_are_not_recorded(client: Client) -> None
     assert tracing.producer("t", client) is tracing.NOT_TRACED
     message = client.put({"n": 1}, tube="t")
     assert "traceparent" not in message.sender
+
+
+def test_a_request_is_traced_into_the_worker_that_answers_it(
+    kind: str, spans: InMemorySpanExporter, server: BeanstalkdProcess, client: Client
+) -> None:
+    def work(message: Any) -> object:
+        return message.body * 2
+
+    async def awork(message: Any) -> object:
+        return message.body * 2
+
+    worker = make(kind, server, handlers={"double": work if kind == "threaded" else awork})
+    with serving(worker):
+        assert client.request(21, tube="double", timeout=10).body == 42
+        wait_for(lambda: worker.counters.processed == 1)
+    recorded = spans.get_finished_spans()
+    [producer] = [s for s in recorded if s.kind.name == "PRODUCER"]
+    [consumer] = [s for s in recorded if s.kind.name == "CONSUMER"]
+    assert producer.name == "send double"
+    assert consumer.parent is not None
+    assert consumer.parent.span_id == producer.context.span_id

@@ -204,7 +204,8 @@ class _Replies:
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
         try:
-            await message.send(tube)
+            with tracing.producer_of(message, tube, self.connection).sending(message):
+                await message.send(tube)
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.create_task(self._read())
             try:
