@@ -166,8 +166,9 @@ class TracingHooks:
         self.host = host
         self.port = port
         self.tracer = _tracer()
-        # The span and context token of each job in flight, by job id.
-        self._open: dict[int, tuple[Any, Any]] = {}
+        # The span and context token of each job in flight, by connection and job id
+        # (a worker on several servers may have two jobs of one id in flight).
+        self._open: dict[tuple[int, int], tuple[Any, Any]] = {}
 
     def before(self, message: Any) -> None:
         sender = message.sender if message.is_envelope else {}
@@ -179,6 +180,10 @@ class TracingHooks:
             if producer_context.is_valid:
                 links.append(_trace.Link(producer_context))
         tube = message.tube or ""
+        # The job's own server: a worker on a pool has one per slot.
+        connection = getattr(message, "connection", None)
+        host = getattr(connection, "host", self.host)
+        port = getattr(connection, "port", self.port)
         span = self.tracer.start_span(
             f"process {tube}",
             context=parent,
@@ -190,15 +195,15 @@ class TracingHooks:
                 "messaging.operation.name": "process",
                 "messaging.destination.name": tube,
                 "messaging.message.id": str(message.uid),
-                "server.address": self.host,
-                "server.port": self.port,
+                "server.address": host,
+                "server.port": port,
             },
         )
         token = _context.attach(_trace.set_span_in_context(span))
-        self._open[message.uid] = (span, token)
+        self._open[_key(message)] = (span, token)
 
     def after(self, message: Any, outcome: Any) -> None:
-        opened = self._open.pop(message.uid, None)
+        opened = self._open.pop(_key(message), None)
         if opened is None:
             return
         span, token = opened
@@ -212,3 +217,8 @@ class TracingHooks:
         # before and after run in the same thread (or asyncio task), so the token is
         # this context's.
         _context.detach(token)
+
+
+def _key(message: Any) -> tuple[int, int]:
+    """A job in flight, for the spans of a worker: its connection and its id."""
+    return id(getattr(message, "connection", None)), message.uid

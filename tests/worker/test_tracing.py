@@ -117,6 +117,32 @@ def test_a_job_put_without_a_trace_starts_one(
     assert consumer.links == ()
 
 
+def test_on_a_pool_each_span_names_its_jobs_server(
+    spans: InMemorySpanExporter, server: BeanstalkdProcess
+) -> None:
+    """Two jobs with one id (1), on two servers, handled at once: two spans, each with
+    its job's server."""
+    import threading
+
+    import beanstalkm
+
+    with BeanstalkdProcess() as other:
+        both = [server.address, other]
+        for address in both:
+            with Client(*address) as each:
+                assert each.put({"n": 1}, tube="t").uid == 1
+        together = threading.Barrier(2, timeout=5)
+        worker = beanstalkm.Worker(pool=beanstalkm.Pool(both, timeout=5))
+        worker.add_handler("t", lambda m: together.wait())
+        with serving(worker):
+            wait_for(lambda: worker.counters.processed == 2)
+    consumers = [s for s in spans.get_finished_spans() if s.kind.name == "CONSUMER"]
+    assert sorted(
+        (attributes(s)["server.address"], attributes(s)["server.port"]) for s in consumers
+    ) == sorted(both)
+    assert {attributes(s)["messaging.message.id"] for s in consumers} == {"1"}
+
+
 def test_a_failed_put_is_an_error_span(
     spans: InMemorySpanExporter, small_server: BeanstalkdProcess
 ) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
 from .. import operations
@@ -130,6 +130,12 @@ class Pool:
     def addresses(self) -> list[str]:
         """The servers' addresses, in the pool's order."""
         return [server.address for server in self.servers]
+
+    @property
+    def client_options(self) -> Mapping[str, Any]:
+        """The options each server's connection is made with (``timeout``, ``watch``...),
+        read-only: what a worker on this pool takes its socket timeout from."""
+        return MappingProxyType(self._options)
 
     @property
     def counters(self) -> PoolCounters:

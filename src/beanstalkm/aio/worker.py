@@ -125,8 +125,11 @@ class _Slot:
     def __init__(self, worker: Worker, index: int) -> None:
         self.worker = worker
         self.index = index
+        #: The server this slot works on (one of the worker's, for good: see
+        #: ``WorkerBase.slot_server``).
+        self.host, self.port = worker.slot_server(index)
         self.client = Client(
-            worker.host, worker.port, timeout=worker.socket_timeout, watch=list(worker.tubes)
+            self.host, self.port, timeout=worker.socket_timeout, watch=list(worker.tubes)
         )
         self.task: asyncio.Task[None] | None = None
         # True while the slot waits for a job (or between attempts to reach the
@@ -330,11 +333,11 @@ class _Slot:
         the retry policy, and let the slot go on without it."""
         giving_up = self._giving_up
         worker = self.worker
-        uid = watch.message.uid
+        ref = watch.message.ref
         task = self.handler_task
-        worker.running_jobs.add(uid)
+        worker.running_refs.add(ref)
         if task is not None:
-            task.add_done_callback(lambda _: worker.running_jobs.discard(uid))
+            task.add_done_callback(lambda _: worker.running_refs.discard(ref))
         try:
             await self.client.drive(give_up(worker, watch), self._step)
         finally:
@@ -473,7 +476,7 @@ class Worker(WorkerBase[AsyncHandler]):
         self._loop, self._loop_thread = loop, threading.get_ident()
         self._wakeup = asyncio.Event()
         self._orphans = set()
-        slots = [_Slot(self, i) for i in range(self.concurrency)]
+        slots = [_Slot(self, i) for i in range(self.slot_count)]
         self._slots = tuple(slots)
         previous = self._install_signals(loop)
         try:

@@ -2,23 +2,30 @@
 
 :class:`WorkerBase` is the part of :class:`beanstalkm.Worker` and
 :class:`beanstalkm.aio.Worker` that does not depend on how they wait (threads or
-tasks); :class:`Reconnects` is one slot's bookkeeping while the server cannot be
+tasks); :class:`Reconnects` is one slot's bookkeeping while its server cannot be
 reached.
+
+A worker on several servers (a pool) runs ``concurrency`` slots on each, and a slot
+keeps to its server: everything about a job (its attempt number, touches, settling,
+its release at shutdown) then goes to the server that has it, on the connection that
+reserved it, as on one server; and a server that is down slows only its own slots.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, cast
 
 from ..commands import check_tube
 from ..constants import DEFAULT_HOST, DEFAULT_PORT
 from ..errors import BeanstalkmException
-from ..urls import address_from_env, parse_url
+from ..servers import Server, server_list
+from ..urls import ENV_VAR, format_address, parse_url
 from .counters import Sink, Tally, WorkerCounters
 from .hooks import HOOKS, Hooks
 from .log import logger
@@ -28,7 +35,7 @@ from .routes import WORKER_DEFAULT, Route, WorkerDefault, check_time_limit
 if TYPE_CHECKING:
     from .metrics import MetricsServer
 
-__all__ = ["Reconnects", "WorkerBase", "handlers_for", "logger"]
+__all__ = ["PoolLike", "Reconnects", "WorkerBase", "handlers_for", "logger", "worker_servers"]
 
 
 _F = TypeVar("_F")
@@ -45,6 +52,40 @@ def handlers_for(tubes: Iterable[str], function: _F) -> dict[str, _F]:
     return dict.fromkeys(tubes, function)
 
 
+class PoolLike(Protocol):
+    """What a worker takes of a pool (:class:`beanstalkm.Pool` or
+    :class:`beanstalkm.aio.Pool`): its servers, and the options of its connections."""
+
+    @property
+    def servers(self) -> Sequence[Server]: ...
+
+    @property
+    def client_options(self) -> Mapping[str, Any]: ...
+
+
+def worker_servers(
+    host: str | None, port: int | None, url: str | None, pool: PoolLike | None
+) -> list[tuple[str, int]]:
+    """The servers a worker works on, ``(host, port)`` each: the pool's; else ``url``
+    (several when comma-separated); else ``host`` and ``port``; else
+    ``$BEANSTALKD_URL`` (comma-separated too); else 127.0.0.1:11300."""
+    if pool is not None:
+        if host is not None or port is not None or url is not None:
+            raise ValueError("give a worker its servers once: host/port, url, or pool")
+        return [(server.host, server.port) for server in pool.servers]
+    if url is None and host is None and port is None:
+        url = os.environ.get(ENV_VAR) or None
+        if url is None:
+            return [(DEFAULT_HOST, DEFAULT_PORT)]
+    if url is not None:
+        if "," in url:
+            # As for a Pool: each URL once (a server twice would be worked on twice
+            # as hard, which nobody means).
+            return [(server.host, server.port) for server in server_list(url)]
+        return [parse_url(url)]
+    return [(host or DEFAULT_HOST, DEFAULT_PORT if port is None else port)]
+
+
 class WorkerBase(Generic[_H]):
     """Configuration, handlers, counters and stopping, common to both workers.
 
@@ -58,6 +99,7 @@ class WorkerBase(Generic[_H]):
         port: int | None = None,
         *,
         url: str | None = None,
+        pool: PoolLike | None = None,
         handlers: Mapping[str, _H] | None = None,
         concurrency: int = 1,
         max_attempts: int | None = 5,
@@ -76,15 +118,12 @@ class WorkerBase(Generic[_H]):
         metrics_port: int | None = None,
         metrics_address: str = "0.0.0.0",
     ) -> None:
-        if url is not None:
-            self.host, self.port = parse_url(url)
-        elif host is None and port is None:
-            self.host, self.port = address_from_env((DEFAULT_HOST, DEFAULT_PORT)) or (
-                DEFAULT_HOST,
-                DEFAULT_PORT,
-            )
-        else:
-            self.host, self.port = host or DEFAULT_HOST, DEFAULT_PORT if port is None else port
+        #: The servers worked on, ``(host, port)`` each: ``concurrency`` slots on each.
+        self.servers = worker_servers(host, port, url, pool)
+        #: The first server (the only one, unless the worker is on several).
+        self.host, self.port = self.servers[0]
+        if pool is not None and "timeout" in pool.client_options:
+            socket_timeout = pool.client_options["timeout"]
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if grace < 0 or touch_margin < 0:
@@ -122,8 +161,9 @@ class WorkerBase(Generic[_H]):
         self._hooks = Hooks()
         # The hooks of the run under way: the user's, within the tracing's.
         self._run_hooks: Hooks | None = None
-        # Jobs whose handlers were given up on at their time limit, still running.
-        self._running_jobs: set[int] = set()
+        # Jobs whose handlers were given up on at their time limit, still running, by
+        # message.ref: on several servers, two jobs may have one id.
+        self._running_refs: set[str] = set()
         self._metrics_server: MetricsServer | None = None
         # The signals run() stops on, and the one that stops at once, not gracefully
         # (None: any of them, the second time). A worker process leaves SIGINT to its
@@ -251,7 +291,32 @@ class WorkerBase(Generic[_H]):
     def running_jobs(self) -> set[int]:
         """Ids of the jobs whose handlers the worker gave up on at their time limit
         and which still run: not handled again by this worker until they end."""
-        return self._running_jobs
+        return {int(ref.rpartition("/")[2]) for ref in self._running_refs}
+
+    @property
+    def running_refs(self) -> set[str]:
+        """The same jobs as :attr:`running_jobs`, as ``host:port/id`` (see
+        ``Message.ref``): what names a job on a worker that is on several servers."""
+        return self._running_refs
+
+    @property
+    def slot_count(self) -> int:
+        """How many slots the worker runs: ``concurrency`` on each server."""
+        return self.concurrency * len(self.servers)
+
+    def slot_server(self, index: int) -> tuple[str, int]:
+        """The server of slot ``index``: slots 0 to ``concurrency - 1`` work on the
+        first server, the next ``concurrency`` on the second... A slot stays on its
+        server, so that everything about a job goes to the server that has it."""
+        return self.servers[index // self.concurrency]
+
+    @property
+    def where(self) -> str:
+        """The server, or servers, as log lines name them."""
+        if len(self.servers) == 1:
+            return format_address(self.host, self.port)
+        names = ", ".join(format_address(host, port) for host, port in self.servers)
+        return f"each of {len(self.servers)} servers ({names})"
 
     @property
     def only_tube(self) -> str | None:
@@ -358,7 +423,7 @@ class WorkerBase(Generic[_H]):
         self._stopping.clear()
         self._deadline = math.inf
         self._fatal = None
-        self._running_jobs.clear()
+        self._running_refs.clear()
         self._run_hooks = self._hooks.traced(self.host, self.port)
         try:
             self._open_metrics()
@@ -366,11 +431,10 @@ class WorkerBase(Generic[_H]):
             self._running = False
             raise
         logger.info(
-            "worker: %d %s on %s:%d, tubes %s",
+            "worker: %d %s on %s, tubes %s",
             self.concurrency,
             slots,
-            self.host,
-            self.port,
+            self.where,
             ", ".join(self.tubes),
         )
 
@@ -463,15 +527,17 @@ def _in_child() -> bool:
 
 
 class Reconnects:
-    """One slot's attempts to reach the server: counted, logged, spaced out.
+    """One slot's attempts to reach its server: counted, logged, spaced out.
 
     Reconnecting is the client's job (the next command does it); the slot's is not to
-    hammer a server that is down.
+    hammer a server that is down. On a pool, each slot has its own: a server that is
+    down slows its own slots only.
     """
 
     def __init__(self, worker: WorkerBase[Any], index: int) -> None:
         self.worker = worker
         self.index = index
+        self.address = format_address(*worker.slot_server(index))
         self.failures = 0
 
     def failed(self, exc: BeanstalkmException) -> float:
@@ -480,12 +546,11 @@ class Reconnects:
         self.worker.tally.add("connection_errors")
         delay = self.worker.reconnect_backoff.jittered(self.failures)
         log = logger.warning if self.failures == 1 else logger.debug
-        log("slot %d: %s; retrying in %.2fs", self.index, exc, delay)
+        log("slot %d (%s): %s; retrying in %.2fs", self.index, self.address, exc, delay)
         return delay
 
     def succeeded(self) -> None:
         """A command got its reply: the outage, if any, is over."""
         if self.failures:
-            worker = self.worker
-            logger.info("slot %d: connected to %s:%d again", self.index, worker.host, worker.port)
+            logger.info("slot %d: connected to %s again", self.index, self.address)
             self.failures = 0

@@ -82,8 +82,9 @@ class Rules(Protocol):
     def only_tube(self) -> str | None: ...
 
     @property
-    def running_jobs(self) -> Set[int]:
-        """Jobs whose handlers the worker gave up on at their time limit, still running."""
+    def running_refs(self) -> Set[str]:
+        """Jobs whose handlers the worker gave up on at their time limit, still running,
+        by ``message.ref`` (job ids are per server, and a worker may be on several)."""
         ...
 
     def handler_for(self, tube: str) -> Route[Any] | None: ...
@@ -216,8 +217,8 @@ def handle_job(
         if priority is None:
             return None
         return Settle(_release(message, priority, 0), "release", message, tube)
-    running = rules.running_jobs
-    if running and message.uid in running:
+    running = rules.running_refs
+    if running and message.ref in running:
         return (yield from _not_now(rules, route, message, attempt))
     hooks = rules.hooks
     step = hooks.step("before", message)

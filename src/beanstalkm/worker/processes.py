@@ -209,11 +209,10 @@ class Supervisor:
         processes = worker.processes or 1
         self._begin_metrics()
         logger.info(
-            "supervisor %d: %d worker process(es) on %s:%d, tubes %s",
+            "supervisor %d: %d worker process(es) on %s, tubes %s",
             os.getpid(),
             processes,
-            worker.host,
-            worker.port,
+            worker.where,
             ", ".join(worker.tubes),
         )
         try:

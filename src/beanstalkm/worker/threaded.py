@@ -123,8 +123,11 @@ class _Slot:
     def __init__(self, worker: Worker, index: int) -> None:
         self.worker = worker
         self.index = index
+        #: The server this slot works on (one of the worker's, for good: see
+        #: ``WorkerBase.slot_server``).
+        self.host, self.port = worker.slot_server(index)
         self.client = _SharedClient(
-            worker.host, worker.port, timeout=worker.socket_timeout, watch=list(worker.tubes)
+            self.host, self.port, timeout=worker.socket_timeout, watch=list(worker.tubes)
         )
         # Guards message/settling/abandoned between this slot's thread and the
         # supervisor, which may give up on the job at shutdown.
@@ -243,7 +246,7 @@ class _Slot:
             if self.abandoned:
                 self.message = None
                 if self.given_up:
-                    worker.running_jobs.discard(message.uid)
+                    worker.running_refs.discard(message.ref)
                     return Abandoned.GIVEN_UP
                 return Abandoned.FINISHED
             self.settling = True
@@ -275,7 +278,7 @@ class _Slot:
                 return False
             self.abandoned = self.given_up = True
             self.message = None
-        worker.running_jobs.add(watch.message.uid)
+        worker.running_refs.add(watch.message.ref)
         if self.client.lock.acquire(timeout=2):
             try:
                 self.client.drive(give_up(worker, watch), self._step)
@@ -399,10 +402,16 @@ class Worker(WorkerBase[Handler]):
     """Reserve jobs from the handlers' tubes and run each through its handler.
 
     :param host: server host; :param port: server port. Without them (and without
-        ``url``) the address comes from ``$BEANSTALKD_URL``, else 127.0.0.1:11300.
-    :param url: ``beanstalk://host:port`` instead of host and port.
+        ``url`` or ``pool``) the address comes from ``$BEANSTALKD_URL``, else
+        127.0.0.1:11300.
+    :param url: ``beanstalk://host:port`` instead of host and port; several,
+        comma-separated, for a worker on several servers (as ``$BEANSTALKD_URL``).
+    :param pool: a :class:`~beanstalkm.Pool` (or :class:`~beanstalkm.aio.Pool`): work
+        on its servers, with its ``timeout`` as ``socket_timeout`` when it has one. Its
+        connections are not used: each slot has its own.
     :param handlers: ``{tube: handler}``; more can be added with :meth:`handler`.
-    :param concurrency: number of slots: threads, each with its own connection.
+    :param concurrency: number of slots on each server: threads, each with its own
+        connection to its server, which everything about its jobs goes to.
     :param max_attempts: reservations of a job before a failure buries it (its
         ``reserves`` counter, so they survive restarts); None never buries.
     :param backoff: delay before retry n: ``Backoff(base, factor, maximum)`` or a
@@ -452,7 +461,7 @@ class Worker(WorkerBase[Handler]):
         self._given_up = []
         self._orphans = []
         self._toucher = _Toucher(self)
-        slots = [_Slot(self, i) for i in range(self.concurrency)]
+        slots = [_Slot(self, i) for i in range(self.slot_count)]
         previous = self._install_signals()
         self._toucher.thread.start()
         try:

@@ -9,8 +9,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...urls import format_address
 from ...worker import Backoff, Worker
-from ..base import EXIT_USAGE, Context, Failure
+from ..base import EXIT_USAGE, Context, Failure, resolve_addresses
 from ..imports import load_target
 from ..options import Subparsers, add_command
 from ..safetext import printable
@@ -39,6 +40,9 @@ def add_parser(subparsers: Subparsers) -> None:
             "(the default when the output is not a terminal)"
         },
     )
+    # --url (or $BEANSTALKD_URL) may name several servers, comma-separated: a worker
+    # on a pool, with --concurrency slots on each.
+    p.set_defaults(several_servers=True)
     p.add_argument("target", metavar="MODULE:HANDLER")
     p.add_argument("-t", "--tube", action="append", metavar="TUBE", help="tube to handle")
     p.add_argument(
@@ -46,7 +50,8 @@ def add_parser(subparsers: Subparsers) -> None:
         "--concurrency",
         type=int,
         default=1,
-        help="threads, or asyncio tasks for async handlers (default 1)",
+        help="threads, or asyncio tasks for async handlers (default 1); on each server "
+        "when --url names several",
     )
     p.add_argument(
         "--max-attempts",
@@ -183,10 +188,17 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
     handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     kind = AsyncWorker if kinds == {True} else Worker
+    addresses = resolve_addresses(args)
+    # Several servers go to the worker as its url: host:port (or unix:/path) each,
+    # which it parses back.
+    where: dict[str, Any] = (
+        {"url": ",".join(format_address(*address) for address in addresses)}
+        if len(addresses) > 1
+        else {"host": ctx.host, "port": ctx.port}
+    )
     try:
         worker: Worker | AsyncWorker = kind(
-            ctx.host,
-            ctx.port,
+            **where,
             handlers=handlers,
             concurrency=args.concurrency,
             max_attempts=args.max_attempts or None,
