@@ -17,7 +17,7 @@ from .util import ROOT, cli_env, console_script, run_cli, wait_for
 
 SUBCOMMANDS = [
     "put", "reserve", "consume", "peek", "kick", "delete", "bury", "tubes", "stats",
-    "pause", "purge", "move", "top", "web", "worker", "demo", "completion",
+    "pause", "purge", "move", "top", "web", "worker", "exporter", "demo", "completion",
 ]  # fmt: skip
 #: Subcommands that talk to no server.
 OFFLINE = ["completion"]
