@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from beanstalkm import Client, NotFound
+from beanstalkm import Client, NotFound, SocketError
+from beanstalkm.cli.commands.top import Rates, Sample, compute_rates
 from beanstalkm.testing import BeanstalkdProcess, free_port
 
+from .test_top import sample, tube
 from .util import run_cli
 
 
@@ -269,7 +271,7 @@ def test_kick_and_pause_on_every_server(servers: list[BeanstalkdProcess]) -> Non
 
 def test_subcommands_for_one_server_refuse_several(servers: list[BeanstalkdProcess]) -> None:
     put_raw(servers[1], "keep", b"x")
-    for args in (["purge", "keep", "--yes"], ["move", "keep", "other"], ["top", "--once"]):
+    for args in (["purge", "keep", "--yes"], ["move", "keep", "other"], ["demo"]):
         result = run(servers, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert "works on one server" in result.stderr
@@ -287,3 +289,57 @@ def test_control_characters_from_jobs_are_escaped(servers: list[BeanstalkdProces
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
     assert f"job {address(servers[1])}/{uid}" in result.stdout
+
+
+def pool_sample(at: float, parts: dict[str, Sample | Exception]) -> Sample:
+    """A pool's sample: its sums do not matter to the rates, only its parts."""
+    return Sample(at, at, sample(at, 0, 0).server, {}, parts)
+
+
+def test_top_rates_on_a_pool_add_up_the_servers_that_answered_both_times() -> None:
+    down = SocketError("gone")
+    before = pool_sample(
+        10.0,
+        {
+            "a:1": sample(10.0, 100, 10, tube("t", 100, 10)),
+            "b:2": sample(10.0, 500, 0, tube("t", 500)),
+            "c:3": down,
+        },
+    )
+    after = pool_sample(
+        12.0,
+        {
+            "a:1": sample(12.0, 120, 14, tube("t", 120, 14)),
+            "b:2": down,  # its counters leave the sums: no drop counted as a rate
+            "c:3": sample(12.0, 7, 0, tube("t", 7)),  # back: no rate until the next
+        },
+    )
+    assert compute_rates(before, after) == {"": Rates(10.0, 2.0), "t": Rates(10.0, 2.0)}
+    assert compute_rates(after, after) is None
+
+
+def test_top_sums_the_servers_and_marks_the_one_down(servers: list[BeanstalkdProcess]) -> None:
+    put_raw(servers[0], "w", b"1", b"2")
+    put_raw(servers[1], "w", b"3")
+    servers[2].kill()
+    result = run(servers, "top", "--once", "-i", "0.1", "--json", "-t", "w")
+    assert result.returncode == 0, result.stderr
+    [record] = records(result.stdout)
+    assert (record["tube"], record["ready"], record["total"]) == ("w", 3, 3)
+    assert record["servers"][address(servers[0])]["ready"] == 2
+    assert record["servers"][address(servers[1])]["ready"] == 1
+    assert set(record["servers"][address(servers[2])]) == {"error"}
+    assert result.stderr.count(f"server {address(servers[2])} is down") == 1
+    result = run(servers, "top", "--once", "-i", "0.1", "--table", "--plain")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("beanstalkd ")
+    assert "on 3 servers (1 down)" in lines[0]
+    assert any(line.split()[:3] == [address(servers[0]), "ready", "2"] for line in lines)
+    assert any(line.split()[:2] == [address(servers[2]), "down:"] for line in lines)
+    assert any(line.split()[:2] == ["w", "3"] for line in lines)
+    servers[0].kill()
+    servers[1].kill()
+    result = run(servers, "top", "--once", "-i", "0.1")
+    assert result.returncode == 1
+    assert "every server is down" in result.stderr
