@@ -15,8 +15,9 @@ from beanstalkm import Client, NotFound, SocketError
 from beanstalkm.cli.commands.top import Rates, Sample, compute_rates
 from beanstalkm.testing import BeanstalkdProcess, free_port
 
+from .test_exporter import families
 from .test_top import sample, tube
-from .util import run_cli
+from .util import ROOT, console_script, run_cli, wait_for
 
 
 @pytest.fixture
@@ -271,7 +272,7 @@ def test_kick_and_pause_on_every_server(servers: list[BeanstalkdProcess]) -> Non
 
 def test_subcommands_for_one_server_refuse_several(servers: list[BeanstalkdProcess]) -> None:
     put_raw(servers[1], "keep", b"x")
-    for args in (["purge", "keep", "--yes"], ["move", "keep", "other"], ["demo"]):
+    for args in (["worker", "-t", "keep", "tasks:handle"], ["demo"]):
         result = run(servers, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert "works on one server" in result.stderr
@@ -343,3 +344,81 @@ def test_top_sums_the_servers_and_marks_the_one_down(servers: list[BeanstalkdPro
     result = run(servers, "top", "--once", "-i", "0.1")
     assert result.returncode == 1
     assert "every server is down" in result.stderr
+
+
+def test_purge_asks_once_for_every_server_and_reports_each(
+    servers: list[BeanstalkdProcess],
+) -> None:
+    put_raw(servers[0], "tmp.a", b"1", b"2")
+    put_raw(servers[1], "tmp.b", b"3")
+    put_raw(servers[2], "keep", b"4")
+    result = run(servers, "purge", "tmp.*")
+    assert result.returncode == 2  # stdin is not a terminal: nothing done without --yes
+    assert "delete 3 jobs (3 ready, 0 delayed, 0 buried) from 2 tubes" in result.stderr
+    assert "on 2 servers" in result.stderr
+    assert [ready(servers[0], "tmp.a"), ready(servers[1], "tmp.b")] == [2, 1]
+    servers[2].kill()
+    result = run(servers, "purge", "tmp.*", "--yes", "--json")
+    assert result.returncode == 1  # done on the others, not on the server down
+    done = {(r["tube"], r["server"]): r["total"] for r in records(result.stdout)}
+    assert done == {("tmp.a", address(servers[0])): 2, ("tmp.b", address(servers[1])): 1}
+    assert f"nothing purged on {address(servers[2])}: the server is down" in result.stderr
+    assert [ready(servers[0], "tmp.a"), ready(servers[1], "tmp.b")] == [0, 0]
+    result = run(servers, "purge", "nowhere", "--yes")
+    assert result.returncode == 3
+    assert "tube nowhere not found" in result.stderr
+
+
+def test_move_within_each_server_with_one_count_for_all(servers: list[BeanstalkdProcess]) -> None:
+    for server in servers:
+        put_raw(server, "src", b"a", b"b")
+    result = run(servers, "move", "src", "dst", "--count", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    moved = [(r["server"], r["total"]) for r in records(result.stdout)]
+    assert moved == [(address(servers[0]), 2), (address(servers[1]), 1), (address(servers[2]), 0)]
+    assert [ready(s, "dst") for s in servers] == [2, 1, 0]  # each job stayed on its server
+    assert [ready(s, "src") for s in servers] == [0, 1, 2]
+    servers[0].kill()
+    result = run(servers, "--table", "move", "src", "dst")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"moved 1 job (1 ready, 0 delayed, 0 buried) from src to dst on {address(servers[1])}",
+        f"moved 2 jobs (2 ready, 0 delayed, 0 buried) from src to dst on {address(servers[2])}",
+    ]
+    assert f"nothing moved on {address(servers[0])}: the server is down" in result.stderr
+
+
+def test_the_exporter_serves_every_server_of_the_url(servers: list[BeanstalkdProcess]) -> None:
+    pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *console_script(),
+            "exporter",
+            "--metrics-address",
+            "127.0.0.1",
+            "--metrics-port",
+            str(port),
+        ],
+        env=pool_env(*map(address, servers)),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: answers(port) or proc.poll() is not None, timeout=15)
+        up = families(port)["beanstalkd_up"]
+        assert up == {(("server", address(s)),): 1 for s in servers}
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def answers(port: int) -> bool:
+    try:
+        families(port)
+    except OSError:
+        return False
+    return True
