@@ -230,6 +230,55 @@ def _stats(doc: Doc, example: Example) -> None:
     assert json.loads(result.stdout)["version"]
 
 
+# -- several servers --------------------------------------------------------------------
+
+
+@scenario(
+    "export BEANSTALKD_URL=beanstalk://q1.internal:11300,beanstalk://q2.internal:11300",
+    "seq 1000 | beanstalkm put --lines -t numbers",
+    "beanstalkm consume -t numbers --timeout 1 > numbers.jsonl",
+    "beanstalkm peek q2.internal:11300/42",
+    "beanstalkm delete 42 --server q2.internal:11300",
+)
+def _several_servers(doc: Doc, example: Example) -> None:
+    # q1 is this test's server, q2 another one.
+    with BeanstalkdProcess() as (host, port), Client(host, port, timeout=5) as q2:
+        q1, q2_address = f"127.0.0.1:{doc.server.port}", f"{host}:{port}"
+        line = example.command.replace("q1.internal:11300", q1)
+        line = line.replace("q2.internal:11300", q2_address)
+        env = doc.env(BEANSTALKD_URL=f"beanstalk://{q1},beanstalk://{q2_address}")
+        q2.queue.use("numbers")
+        if example.command.startswith("export"):
+            result = doc.sh(f"{line}; beanstalkm put x -t numbers", env=doc.env())
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout)["server"] == q1
+            return
+        if "consume" in line:
+            doc.put("numbers", b"1", b"2")
+            q2.queue.put(b"3")
+        elif "42" in line:
+            for _ in range(42):
+                q2.queue.put(b"x")
+        result = doc.sh(line, env=env)
+        assert result.returncode == 0, result.stderr
+        if "put" in line:
+            assert [
+                doc.counts("numbers")[0],
+                q2.queue.stats_tube("numbers")["current-jobs-ready"],
+            ] == [500, 500]
+        elif "consume" in line:
+            jobs = doc.records((doc.cwd / "numbers.jsonl").read_text())
+            assert sorted(j["body"] for j in jobs) == [1, 2, 3]
+            assert {j["ref"] for j in jobs} == {f"{q1}/1", f"{q1}/2", f"{q2_address}/1"}
+        elif "peek" in line:
+            [job] = doc.records(result.stdout)
+            assert job["ref"] == f"{q2_address}/42"
+        else:
+            with pytest.raises(NotFound):
+                q2.queue.stats_job(42)
+            assert q2.queue.stats_job(41)
+
+
 # -- put ------------------------------------------------------------------------------
 
 

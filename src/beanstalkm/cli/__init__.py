@@ -1,11 +1,12 @@
 """The ``beanstalkm`` command line.
 
 Every subcommand connects to ``--host``/``--port``, ``--url``, ``$BEANSTALKD_URL``
-or 127.0.0.1:11300, in that order. Output is a table on a terminal and JSON lines
-otherwise (``--json``/``--table`` choose). Errors print one line on stderr; exit
-codes: 0 done, 1 error, 2 bad usage, 3 nothing there (no job came, no such job or
-tube), 130 interrupted. Each subcommand lives in a module of :mod:`.commands`. See
-``docs/cli.md``.
+or 127.0.0.1:11300, in that order; ``--url`` (or ``$BEANSTALKD_URL``) naming several
+servers, separated by commas, makes a pool of them (for the subcommands that take
+one). Output is a table on a terminal and JSON lines otherwise (``--json``/``--table``
+choose). Errors print one line on stderr; exit codes: 0 done, 1 error, 2 bad usage, 3
+nothing there (no job came, no such job or tube), 130 interrupted. Each subcommand
+lives in a module of :mod:`.commands`. See ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from .base import (
     PROG,
     Context,
     Failure,
-    resolve_address,
     resolve_addresses,
 )
 from .options import (
@@ -44,6 +44,7 @@ from .options import (
     Command,
     add_output_options,
     add_server_options,
+    refuse_pool,
 )
 from .output import Output
 from .safetext import printable
@@ -52,7 +53,7 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG: Final = """\
 server address: --host/--port, --url, else $BEANSTALKD_URL (beanstalk://host:port),
-else 127.0.0.1:11300.
+else 127.0.0.1:11300. Several URLs separated by commas make a pool of servers.
 output: tables on a terminal, JSON lines when piped (--json / --table to choose).
 exit codes: 0 ok, 1 error, 2 bad usage, 3 nothing there, 130 interrupted.
 """
@@ -120,16 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     ctx: Context | None = None
     try:
-        if getattr(args, "several_servers", False):
-            host, port = resolve_addresses(args)[0]
-        else:
-            host, port = resolve_address(args)
+        servers = resolve_addresses(args)
         out = Output.choose(
             getattr(args, "json", False),
             getattr(args, "table", False),
             getattr(args, "plain", False),
         )
-        ctx = Context(host, port, out, command)
+        ctx = Context(*servers[0], out, command, servers)
+        refuse_pool(args, ctx.addresses)
         func: Command = args.func
         return func(ctx, args)
     except Failure as exc:

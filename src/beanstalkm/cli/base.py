@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from ..client import Client
 from ..constants import DEFAULT_HOST, DEFAULT_PORT
+from ..pool import Pool
 from ..urls import ENV_VAR, address_from_env, format_address, parse_url
 from .output import Output, RawMessage
 from .safetext import printable
@@ -23,6 +24,7 @@ __all__ = [
     "PROG",
     "TIMEOUT_ENV_VAR",
     "CliClient",
+    "CliPool",
     "Context",
     "Empty",
     "Failure",
@@ -73,6 +75,12 @@ class CliClient(Client):
     """A Client whose messages keep the body bytes as received (for ``--raw``)."""
 
     message_class = RawMessage
+
+
+class CliPool(Pool):
+    """A Pool of CliClients: its messages keep their body bytes too."""
+
+    client_class = CliClient
 
 
 def resolve_address(args: argparse.Namespace) -> tuple[str, int]:
@@ -132,21 +140,49 @@ def socket_timeout() -> float:
 
 @dataclass
 class Context:
-    """The address and output of one run of the command line."""
+    """The server(s) and output of one run of the command line.
+
+    ``host`` and ``port`` are the first server; ``servers`` all of them (just that
+    one unless ``--url`` or ``$BEANSTALKD_URL`` named several: a pool).
+    """
 
     host: str
     port: int
     out: Output
     command: str
+    servers: list[tuple[str, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.servers:
+            self.servers = [(self.host, self.port)]
 
     @property
     def address(self) -> str:
         """``host:port``, an IPv6 host in brackets."""
         return format_address(self.host, self.port)
 
+    @property
+    def pooled(self) -> bool:
+        """Whether several servers are in play (then jobs are named ``host:port/ID``)."""
+        return len(self.servers) > 1
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every server's ``host:port``, in the order given."""
+        return [format_address(host, port) for host, port in self.servers]
+
+    def on(self, address: str) -> Context:
+        """This context for one of its servers alone (``host:port``)."""
+        host, port = self.servers[self.addresses.index(address)]
+        return replace(self, host=host, port=port, servers=[(host, port)])
+
     def client(self, **kwargs: Any) -> CliClient:
         """A client for the server (it connects on its first command)."""
         return CliClient(self.host, self.port, timeout=socket_timeout(), **kwargs)
+
+    def pool(self, **kwargs: Any) -> CliPool:
+        """A pool of every server (it connects to each on its first command there)."""
+        return CliPool(self.servers, timeout=socket_timeout(), **kwargs)
 
     def note(self, text: str) -> None:
         """A remark for the person at the terminal, on stderr (never mixed with data)."""

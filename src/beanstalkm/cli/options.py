@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ..constants import DEFAULT_PRIORITY, DEFAULT_TTR
-from .base import Context
+from .base import EXIT_USAGE, Context, Failure
 
 __all__ = [
     "JSON",
@@ -26,6 +26,7 @@ __all__ = [
     "add_output_options",
     "add_server_options",
     "add_tube",
+    "refuse_pool",
 ]
 
 Command = Callable[[Context, argparse.Namespace], int]
@@ -49,8 +50,21 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--host", default=default, help="server host (default 127.0.0.1)")
     group.add_argument("--port", type=int, default=default, help="server port (default 11300)")
     group.add_argument(
-        "--url", default=default, metavar="URL", help="server as beanstalk://host:port"
+        "--url",
+        default=default,
+        metavar="URL",
+        help="server as beanstalk://host:port; several separated by commas make a pool",
     )
+
+
+def refuse_pool(args: argparse.Namespace, addresses: Sequence[str]) -> None:
+    """Refuse several servers to a subcommand that works on one (usage error)."""
+    if len(addresses) > 1 and not getattr(args, "pool", True):
+        raise Failure(
+            f"{args.command} works on one server, and several are named "
+            f"({', '.join(addresses)}): give it one with --url",
+            EXIT_USAGE,
+        )
 
 
 def add_output_options(parser: argparse.ArgumentParser, helps: Mapping[str, str]) -> None:
@@ -72,11 +86,14 @@ def add_command(
     examples: Sequence[str] = (),
     output: Mapping[str, str] | None = None,
     server: bool = True,
+    pool: bool = False,
 ) -> argparse.ArgumentParser:
     """Add subcommand ``name`` running ``func``.
 
     ``output`` maps the output options it takes to their help (default: ``--json``
-    and ``--table``); ``server=False`` leaves out the server options.
+    and ``--table``); ``server=False`` leaves out the server options. ``pool=True``
+    says that it works on several servers; the others refuse them (see
+    :func:`refuse_pool`), rather than quietly work on the first alone.
     """
     helps = {"json": JSON, "table": TABLE} if output is None else output
     epilog = None
@@ -90,7 +107,8 @@ def add_command(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(func=func, output_flags=frozenset(helps))
+    # A subcommand without the server options reads its addresses itself, if at all.
+    parser.set_defaults(func=func, output_flags=frozenset(helps), pool=pool or not server)
     if server:
         add_server_options(parser)
     add_output_options(parser, helps)

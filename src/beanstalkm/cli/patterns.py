@@ -12,7 +12,7 @@ from typing import Final
 
 from .base import CliClient, Empty
 
-__all__ = ["PATTERN_HELP", "expand", "is_pattern"]
+__all__ = ["PATTERN_HELP", "expand", "is_pattern", "match"]
 
 PATTERN_HELP: Final = "a tube name or a pattern such as 'emails.*' (quote it for the shell)"
 
@@ -28,14 +28,19 @@ def expand(client: CliClient, names: Sequence[str]) -> list[str]:
 
     Raises :class:`Empty` when a pattern matches no tube.
     """
+    existing: list[str] = []
+    if any(is_pattern(name) for name in names):
+        existing = client.queue.list_tubes()
+    return match(names, existing)
+
+
+def match(names: Sequence[str], existing: Sequence[str]) -> list[str]:
+    """The tubes that ``names`` stand for among ``existing`` (see :func:`expand`)."""
     tubes: list[str] = []
-    existing: list[str] | None = None
     for name in names:
         if not is_pattern(name):
             matched = [name]
         else:
-            if existing is None:
-                existing = client.queue.list_tubes()
             matched = [tube for tube in existing if fnmatchcase(tube, name)]
             if not matched:
                 raise Empty(f"no tube matches {name!r}")

@@ -127,15 +127,23 @@ def read_job(uid: int, raw: bytes) -> Job:
 
 
 def job_record(
-    job: Job, tube: str | None = None, stats: Mapping[str, Any] | None = None
+    job: Job,
+    tube: str | None = None,
+    stats: Mapping[str, Any] | None = None,
+    server: str | None = None,
 ) -> dict[str, Any]:
     """A job as a JSON-ready dict: id, tube, body, the envelope's fields, size, and
     ``problems`` when something could not be read.
 
     ``body`` is the decoded body (the envelope's body, else the JSON value, else the
     text); a body that is not UTF-8 is given in base64 with ``"base64": true``.
+    ``server`` (``host:port``, given when several servers are in play) adds
+    ``server`` and ``ref`` (``host:port/ID``) after the id.
     """
     record: dict[str, Any] = {"id": job.id}
+    if server is not None:
+        record["server"] = server
+        record["ref"] = f"{server}/{job.id}"
     if tube is not None:
         record["tube"] = tube
     if job.kind == "binary":

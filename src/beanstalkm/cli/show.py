@@ -62,8 +62,12 @@ def show_job(
     tube: str | None,
     stats: Mapping[str, Any] | None = None,
     raw: bool = False,
+    server: str | None = None,
 ) -> None:
-    """Print a job: a JSON line, its raw body (``--raw``), or a header and its body."""
+    """Print a job: a JSON line, its raw body (``--raw``), or a header and its body.
+
+    ``server`` (``host:port``, when several servers are in play) names the job as
+    ``host:port/ID``."""
     out = ctx.out
     if raw:
         stream = getattr(out.stream, "buffer", None)
@@ -76,9 +80,9 @@ def show_job(
             stream.flush()
         return
     if out.json:
-        out.record(job_record(job, tube, stats))
+        out.record(job_record(job, tube, stats, server))
         return
-    parts = [f"job {job.id}"]
+    parts = [f"job {job.id}" if server is None else f"job {server}/{job.id}"]
     if tube is not None:
         parts.append(f"tube {tube}")
     if stats is not None:

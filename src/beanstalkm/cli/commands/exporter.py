@@ -24,17 +24,18 @@ def add_parser(subparsers: Subparsers) -> None:
         cmd_exporter,
         "serve the servers' stats to Prometheus",
         "Serve /metrics for Prometheus: on each scrape, the stats of the server (or of "
-        "each SERVER given) and the stats-tube of each of its tubes, as the Go "
+        "each SERVER given, or each of --url's) and the stats-tube of each of its tubes, as the Go "
         "beanstalkd_exporter does. Needs prometheus-client (pip install "
         "'beanstalkm[metrics]'). Runs until SIGTERM or Ctrl-C.",
         ["beanstalkm exporter --metrics-port 9127"],
         output={},
+        pool=True,
     )
     p.add_argument(
         "servers",
         nargs="*",
         metavar="SERVER",
-        help="beanstalk://host:port of each server (default: the server options' one)",
+        help="beanstalk://host:port of each server (default: the server options' ones)",
     )
     p.add_argument(
         "--metrics-port",
@@ -61,7 +62,7 @@ def cmd_exporter(ctx: Context, args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         raise Failure(str(exc)) from None
     try:
-        addresses = [parse_url(url) for url in args.servers] or [(ctx.host, ctx.port)]
+        addresses = [parse_url(url) for url in args.servers] or list(ctx.servers)
     except ValueError as exc:
         raise Failure(str(exc), EXIT_USAGE) from None
     registry = prometheus.CollectorRegistry()

@@ -11,6 +11,9 @@ Ready jobs are reserved first, so that no worker takes one while it is being mov
 :func:`~.jobscan.scan` and read with ``peek``; a copy is made unreachable to workers
 (delayed) until it is buried, and if the original changed hands meanwhile the copy is
 deleted again.
+
+With several servers, each server's jobs move within that server (a job stays where
+it is); ``--count`` bounds them all together.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ...errors import NotFound
+from ...stats import TubeStats
 from ..base import EXIT_USAGE, Context, Empty, Failure
 from ..jobscan import STATES, scan, scanning_client
 from ..options import Subparsers, add_command
 from ..output import RawMessage
+from ..pool import SERVER_ERRORS, Servers
 from ..progress import Progress, count
 from .purge import describe
 
@@ -45,12 +50,13 @@ def add_parser(subparsers: Subparsers) -> None:
         "Move the ready, delayed and buried jobs of SOURCE (all three states unless some "
         "are named) into TARGET. Each job keeps its body, priority, TTR and state "
         "(delayed jobs keep the delay they had left). Reserved jobs are left to their "
-        "workers.",
+        "workers. With several servers, each server's jobs move within it.",
         [
             "beanstalkm move emails emails.retry --buried",
             "beanstalkm move old new",
             "beanstalkm move emails archive --ready --count 1000",
         ],
+        pool=True,
     )
     p.add_argument("source", metavar="SOURCE", help="the tube to take jobs from")
     p.add_argument("target", metavar="TARGET", help="the tube to put them into")
@@ -192,6 +198,19 @@ def cmd_move(ctx: Context, args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 0:
         raise Failure("--count must be 0 or more", EXIT_USAGE)
     states = [s for s in STATES if getattr(args, s)] or list(STATES)
+    if ctx.pooled:
+        return _move_on_pool(ctx, args, states)
+    tally, stats = _move(ctx, args, states, args.count)
+    _report(ctx, args, tally, None)
+    _notes(ctx, args, tally.doubled, stats["current-jobs-reserved"])
+    return 0
+
+
+def _move(
+    ctx: Context, args: argparse.Namespace, states: list[str], remaining: int | None
+) -> tuple[_Tally, TubeStats]:
+    """Move on the server of ``ctx``, at most ``remaining`` jobs (None: all); Empty
+    when it has no such tube."""
     # Before the mover's clients, which use the tube and so would make it exist.
     looker = ctx.client()
     try:
@@ -201,7 +220,7 @@ def cmd_move(ctx: Context, args: argparse.Namespace) -> int:
     finally:
         looker.close()
     mover = _Mover(ctx, args)
-    tally = _Tally(dict.fromkeys(states, 0), remaining=args.count)
+    tally = _Tally(dict.fromkeys(states, 0), remaining=remaining)
     try:
         limits = {state: int(stats[f"current-jobs-{state}"]) for state in states}  # type: ignore[literal-required]
         mover.planned = tally.room(sum(limits.values()))
@@ -214,18 +233,54 @@ def cmd_move(ctx: Context, args: argparse.Namespace) -> int:
                 mover.move_scanned(state, limit, tally)
     finally:
         mover.close()
+    return tally, stats
+
+
+def _report(ctx: Context, args: argparse.Namespace, tally: _Tally, server: str | None) -> None:
     if ctx.out.json:
-        ctx.out.record(
-            {"from": args.source, "to": args.target, "moved": tally.moved, "total": tally.done}
-        )
+        where = {} if server is None else {"server": server}
+        record = {"from": args.source, "to": args.target, **where, "moved": tally.moved}
+        ctx.out.record({**record, "total": tally.done})
     else:
-        ctx.out.write(f"moved {describe(tally.moved)} from {args.source} to {args.target}")
-    if tally.doubled:
+        on = "" if server is None else f" on {server}"
+        ctx.out.write(f"moved {describe(tally.moved)} from {args.source} to {args.target}{on}")
+
+
+def _notes(ctx: Context, args: argparse.Namespace, doubled: int, reserved: int) -> None:
+    if doubled:
         ctx.note(
-            f"{tally.doubled} job(s) were taken by a worker while being moved and their "
+            f"{doubled} job(s) were taken by a worker while being moved and their "
             f"copies in {args.target} could not be deleted: they are in both tubes"
         )
-    reserved = stats["current-jobs-reserved"]
     if reserved:
         ctx.note(f"{count(reserved)} reserved job(s) left alone (held by workers)")
+
+
+def _move_on_pool(ctx: Context, args: argparse.Namespace, states: list[str]) -> int:
+    """Move on each server in turn (``--count`` shared); the servers without the tube
+    are passed over, the ones down named, and make the command fail at the end."""
+    remaining: int | None = args.count
+    doubled = reserved = 0
+    found = False
+    with Servers(ctx) as servers:  # for its account of the servers down
+        for address in ctx.addresses:
+            try:
+                tally, stats = _move(ctx.on(address), args, states, remaining)
+            except Empty:
+                continue
+            except SERVER_ERRORS as exc:
+                servers.failed(address, exc)
+                continue
+            found = True
+            _report(ctx, args, tally, address)
+            remaining = tally.remaining
+            doubled += tally.doubled
+            reserved += stats["current-jobs-reserved"]
+    if not found:
+        if len(servers.errors) == len(ctx.addresses):
+            raise servers.all_down()
+        raise Empty(f"tube {args.source} not found on the servers that answered")
+    _notes(ctx, args, doubled, reserved)
+    if servers.errors:
+        raise Failure(f"nothing moved on {', '.join(servers.errors)}: the server is down")
     return 0

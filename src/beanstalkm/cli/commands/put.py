@@ -5,6 +5,10 @@ puts each line as soon as it is written. Lines that arrive together are sent tog
 each read of stdin becomes pipelined batches of at most :data:`BATCH_JOBS` jobs and
 :data:`BATCH_BYTES` bytes, sent at once, so a file of 50,000 lines costs about a
 hundred round trips instead of 50,000.
+
+With several servers each batch is spread over them as :class:`beanstalkm.Pool` spreads
+a batch (round-robin, each server's share pipelined); a server that fails has its share
+put on the others.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from ...errors import Buried, CommandFailed, Draining, JobTooBig
+from ...servers import ambiguous_put
 from ..base import EXIT_ERROR, EXIT_USAGE, CliClient, Context, Failure
 from ..jsontext import dumps
 from ..options import Subparsers, add_command, add_job_options, add_tube
+from ..pool import SERVER_ERRORS, Servers
 from ..progress import Progress, count
 
 __all__ = ["BATCH_BYTES", "BATCH_JOBS", "add_parser", "cmd_put", "lines_of"]
@@ -40,13 +46,15 @@ def add_parser(subparsers: Subparsers) -> None:
         "Put a job: the BODY argument, or stdin byte for byte. Bodies are sent as they "
         "are (raw); --envelope parses them as JSON and sends beanstalkm's envelope, as "
         "beanstalkm.Client.put does. Prints the new job id. --lines puts one job per "
-        "line as the lines arrive, many per round trip.",
+        "line as the lines arrive, many per round trip. With several servers, the jobs "
+        "are spread over them in turn (as beanstalkm.Pool does).",
         [
             "beanstalkm put 'hello' --tube emails",
             'beanstalkm put --envelope \'{"to": "ada"}\' -t emails',
             "beanstalkm put --lines -t urls < urls.txt",
             "tail -f app.log | beanstalkm put --lines -t logs",
         ],
+        pool=True,
     )
     p.add_argument("body", nargs="?", help="the job body ('-' or nothing: read stdin)")
     add_tube(p)
@@ -146,10 +154,20 @@ def _envelope_value(data: bytes) -> Any:
 class _Putter:
     """Puts bodies in pipelined batches and prints what happened to each."""
 
-    def __init__(self, ctx: Context, args: argparse.Namespace, client: CliClient) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        args: argparse.Namespace,
+        client: CliClient,
+        servers: Servers | None = None,
+    ) -> None:
         self.ctx = ctx
         self.args = args
         self.client = client
+        #: The pool, with several servers (then ``client`` only makes envelopes).
+        self.servers = servers
+        #: Jobs put on each server, with several.
+        self.per_server: dict[str, int] = {}
         self.put = 0
         self.failed = 0
         #: Of the lines not put, those refused before sending (not JSON for --envelope).
@@ -202,15 +220,17 @@ class _Putter:
 
     def _flush(self, numbered: list[tuple[int, bytes]]) -> None:
         args = self.args
-        pipeline = self.client.pipeline()
-        for _, body in numbered:
-            pipeline.put(body, args.priority, args.delay, args.ttr)
-        results = pipeline.execute()
+        bodies = [body for _, body in numbered]
+        if self.servers is None:
+            results = self._pipelined(self.client, bodies)
+            where: list[str | None] = [None] * len(bodies)
+        else:
+            results, where = self._spread(self.servers, bodies)
         out = self.ctx.out
         # Each record is the same but for the id: made from a template, written at once.
         after_id = ',"tube":' + dumps(args.tube) + "}"
         printed: list[str] = []
-        for (line, body), result in zip(numbered, results, strict=True):
+        for (line, body), result, address in zip(numbered, results, where, strict=True):
             if isinstance(result, Draining):
                 raise Failure(
                     "the server is in drain mode and accepts no new jobs"
@@ -223,13 +243,81 @@ class _Putter:
             self.last_id = result
             if self.first_id is None:
                 self.first_id = result
-            if out.json:
+            if address is not None:
+                self.per_server[address] = self.per_server.get(address, 0) + 1
+                ref = f"{address}/{result}"
+                if out.json:
+                    printed.append(
+                        f'{{"id":{result},"server":{dumps(address)},"ref":{dumps(ref)}{after_id}'
+                    )
+                elif not args.lines:
+                    out.write(f"put job {ref} into {args.tube}")
+            elif out.json:
                 printed.append(f'{{"id":{result}{after_id}')
             elif not args.lines:
                 out.write(f"put job {result} into {args.tube}")
         if printed:
             out.stream.write("\n".join(printed) + "\n")
             out.stream.flush()
+
+    def _pipelined(self, client: CliClient, bodies: list[bytes]) -> list[Any]:
+        """Put ``bodies`` on one server in one round trip: each id, or its error."""
+        args = self.args
+        pipeline = client.pipeline()
+        for body in bodies:
+            pipeline.put(body, args.priority, args.delay, args.ttr)
+        results: list[Any] = pipeline.execute()
+        return results
+
+    def _spread(self, servers: Servers, bodies: list[bytes]) -> tuple[list[Any], list[str | None]]:
+        """Put ``bodies`` over the servers as the pool spreads a batch: each server's
+        share in one round trip, a failed server's share put on the others (each
+        server tried once per batch). Each result (an id, or the error of a job that
+        no server refused for being down), and the server of each id."""
+        placement = servers.pool.placement
+        results: list[Any] = [None] * len(bodies)
+        where: list[str | None] = [None] * len(bodies)
+        todo = list(range(len(bodies)))
+        tried: set[str] = set()
+        while todo:
+            shares = [(s, n) for s, n in placement.share(len(todo)) if s.address not in tried]
+            if not shares:  # the servers chosen were tried: the whole rest to the next
+                shares = [(s, len(todo)) for s in placement.order() if s.address not in tried][:1]
+            if not shares:
+                before = f" ({self.put} put before)" if self.put else ""
+                raise servers.all_down(f"{len(todo)} job(s) not put{before}")
+            start = 0
+            failed: list[int] = []
+            for server, n in shares:
+                batch, start = todo[start : start + n], start + n
+                address = server.address
+                try:
+                    answers = self._pipelined(servers.client(address), [bodies[i] for i in batch])
+                except SERVER_ERRORS as exc:
+                    server.failed()
+                    tried.add(address)
+                    servers.failed(address, exc)
+                    if ambiguous_put(exc):
+                        # As the pool's ambiguous="retry": put again elsewhere, at
+                        # least once; say so, as the jobs may exist twice.
+                        self.ctx.note(
+                            f"{len(batch)} job(s) sent to {address} got no answer: put "
+                            "on another server, they may also be on that one"
+                        )
+                    failed += batch
+                    continue
+                server.succeeded()
+                for i, answer in zip(batch, answers, strict=True):
+                    if isinstance(answer, Draining):
+                        failed.append(i)
+                        if address not in tried:
+                            tried.add(address)
+                            self.ctx.note(f"server {address} is draining: its jobs go elsewhere")
+                    else:
+                        results[i] = answer
+                        where[i] = address
+            todo = failed
+        return results, where
 
     def _describe(self, exc: BaseException, line: int, size: int) -> str:
         where = f"line {line}: " if self.args.lines else ""
@@ -255,6 +343,10 @@ class _Putter:
         jobs = "job" if self.put == 1 else "jobs"
         if self.first_id is None:
             return f"put no jobs into {tube}"
+        if self.servers is not None:
+            # Ids are per server: how many went where says more than a range.
+            where = ", ".join(f"{count(n)} on {a}" for a, n in self.per_server.items())
+            return f"put {count(self.put)} {jobs} into {tube} ({where})"
         ids = (
             f"id {self.first_id}"
             if self.first_id == self.last_id
@@ -266,7 +358,8 @@ class _Putter:
 def cmd_put(ctx: Context, args: argparse.Namespace) -> int:
     """Put one job, or one per line (``--lines``) as the lines arrive; print the ids."""
     client = ctx.client(use=args.tube)
-    putter = _Putter(ctx, args, client)
+    servers = Servers(ctx, use=args.tube) if ctx.pooled else None
+    putter = _Putter(ctx, args, client, servers)
     try:
         putter.check_options()
         if not args.lines:
@@ -291,6 +384,8 @@ def cmd_put(ctx: Context, args: argparse.Namespace) -> int:
                 )
     finally:
         client.close()
+        if servers is not None:
+            servers.close()
     if not ctx.out.json:
         ctx.out.write(putter.summary())
     if putter.failed:

@@ -1,4 +1,8 @@
-"""``beanstalkm reserve`` and ``beanstalkm consume``: take jobs and print them."""
+"""``beanstalkm reserve`` and ``beanstalkm consume``: take jobs and print them.
+
+With several servers, jobs are reserved through a :class:`beanstalkm.Pool`: from
+whichever server has one first, each printed as ``host:port/ID``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import argparse
 from typing import cast
 
 from ...errors import BeanstalkmException, DeadlineSoon, InvalidMessage
-from ..base import CliClient, Context, Empty
+from ..base import CliClient, CliPool, Context, Empty
 from ..options import Subparsers, add_command
 from ..output import RawMessage
+from ..pool import Servers
 from ..show import held_message, job_of, show_job
 
 __all__ = ["add_parser", "cmd_reserve"]
@@ -26,6 +31,7 @@ def add_parser(subparsers: Subparsers) -> None:
             "beanstalkm reserve -t emails --timeout 5",
             "beanstalkm reserve -t emails --count 10 --delete > done.jsonl",
         ],
+        pool=True,
     )
     _reserve_options(p, consume=False)
     p = add_command(
@@ -40,6 +46,7 @@ def add_parser(subparsers: Subparsers) -> None:
             "beanstalkm consume -t emails --timeout 1 > emails.jsonl",
             "beanstalkm consume -t logs --raw | grep ERROR",
         ],
+        pool=True,
     )
     _reserve_options(p, consume=True)
 
@@ -80,7 +87,7 @@ def _reserve_options(parser: argparse.ArgumentParser, consume: bool) -> None:
     )
 
 
-def _reserve(client: CliClient, timeout: float | None) -> RawMessage | None:
+def _reserve(client: CliClient | CliPool, timeout: float | None) -> RawMessage | None:
     try:
         # CliClient makes RawMessages.
         return cast("RawMessage | None", client.reserve(timeout=timeout, drop=False))
@@ -105,7 +112,7 @@ class _Waiting:
         self.timeout = timeout
         self.pending = ctx.stderr_is_terminal and timeout != 0
 
-    def reserve(self, client: CliClient) -> RawMessage | None:
+    def reserve(self, client: CliClient | CliPool) -> RawMessage | None:
         if self.pending:
             message = _reserve(client, 0)
             if message is not None:
@@ -128,7 +135,14 @@ def cmd_reserve(ctx: Context, args: argparse.Namespace) -> int:
     be, with its problems, and settled like any other.
     """
     tubes: list[str] = args.tube or ["default"]
-    client = ctx.client(watch=tubes)
+    servers: Servers | None = None
+    client: CliClient | CliPool
+    if ctx.pooled:
+        servers = Servers(ctx, watch=tubes)
+        client = servers.pool
+        _check_servers(servers)
+    else:
+        client = ctx.client(watch=tubes)
     count: int | None = args.count
     held: list[RawMessage] = []
     waiting = _Waiting(ctx, tubes, args.timeout)
@@ -136,6 +150,12 @@ def cmd_reserve(ctx: Context, args: argparse.Namespace) -> int:
     interrupted = True
     try:
         while count is None or got < count:
+            if servers is not None and _all_holding(servers, held):
+                ctx.note(
+                    "each server holds a job kept until the end, and a pool reserves no "
+                    "more from a server that does: add --delete or --bury to take more"
+                )
+                break
             try:
                 message = waiting.reserve(client)
             except DeadlineSoon:
@@ -143,6 +163,8 @@ def cmd_reserve(ctx: Context, args: argparse.Namespace) -> int:
                 for kept in held:
                     kept.touch()
                 continue
+            if servers is not None:
+                _note_down(servers)
             if message is None:
                 break
             got += 1
@@ -150,7 +172,8 @@ def cmd_reserve(ctx: Context, args: argparse.Namespace) -> int:
             if tube is None:
                 stats = message.stats()
                 tube = stats["tube"] if stats else None
-            show_job(ctx, job_of(message), tube, raw=args.raw)
+            server = message.server if servers is not None else None
+            show_job(ctx, job_of(message), tube, raw=args.raw, server=server)
             if args.bury:
                 message.bury()
             elif args.delete:
@@ -166,9 +189,28 @@ def cmd_reserve(ctx: Context, args: argparse.Namespace) -> int:
                 try:
                     kept.release()
                 except BeanstalkmException:
-                    break
+                    if servers is None:
+                        break
         client.close()
     if got == 0:
         waited = f"within {args.timeout:g}s " if args.timeout is not None else ""
         raise Empty(f"no job came {waited}from {', '.join(tubes)}")
     return 0
+
+
+def _check_servers(servers: Servers) -> None:
+    """Ask each server once before reserving: name the ones that are down, and fail as
+    on one server when every one is (a pool's reserve would wait for them for ever)."""
+    servers.answered(servers.each(lambda client: client.queue.using()))
+
+
+def _note_down(servers: Servers) -> None:
+    """Name on stderr (once each) the servers the pool found down while reserving."""
+    for address in servers.pool.counters.down:
+        servers.down(address)
+
+
+def _all_holding(servers: Servers, held: list[RawMessage]) -> bool:
+    """Whether every server has a job this run keeps: a pool reserves nothing more from
+    a server while a job it handed out from there is reserved."""
+    return {message.server for message in held} >= set(servers.addresses)

@@ -5,6 +5,10 @@ Counts come from ``stats-tube``; rates are the change of each tube's ``total-job
 gets a screen redrawn in place (with ``rich`` when installed, ANSI escapes
 otherwise) and quits on ``q`` or Ctrl-C; a pipe gets one table per refresh, or JSON
 lines with ``--json``.
+
+With several servers: each tube's counts added up over the servers, and a line per
+server above the table (a server that is down marked so); rates are each server's,
+added up, over the servers that answered both refreshes.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ...errors import SocketError
+from ...servers import sum_stats
 from ...stats import ServerStats, TubeStats
-from ..base import CliClient, Context
+from ..base import CliClient, Context, Failure
 from ..options import JSON, PLAIN, TABLE, Subparsers, add_command
 from ..output import format_duration, plain_table
+from ..pool import Servers, error_row, sum_tubes
 from ..safetext import printable
 from .tubes import tube_stats
 
@@ -59,13 +65,15 @@ def add_parser(subparsers: Subparsers) -> None:
         cmd_top,
         "live view of every tube",
         "A live view of every tube: ready, reserved, delayed, buried, waiting, and puts "
-        "and deletes per second, refreshed every --interval seconds. q or Ctrl-C quits.",
+        "and deletes per second, refreshed every --interval seconds. q or Ctrl-C quits. "
+        "With several servers: the counts added up, and a line per server.",
         [
             "beanstalkm top",
             "beanstalkm top --once --json",
             "beanstalkm top --interval 5 --iterations 12 --table > load.txt",
         ],
         output={"json": JSON, "table": TABLE, "plain": PLAIN},
+        pool=True,
     )
     p.add_argument("-i", "--interval", type=float, default=1.0, help="seconds (default 1)")
     p.add_argument("-n", "--iterations", type=int, default=None, help="stop after N frames")
@@ -87,6 +95,9 @@ class Sample:
     wall: float
     server: ServerStats
     tubes: dict[str, TubeStats] = field(default_factory=dict)
+    #: With several servers: each one's own sample, or the error of one that is down
+    #: (``server`` and ``tubes`` then hold the sums over those that answered).
+    parts: dict[str, Sample | Exception] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,8 @@ def compute_rates(previous: Sample | None, current: Sample) -> dict[str, Rates] 
     a previous sample."""
     if previous is None:
         return None
+    if current.parts:
+        return _pool_rates(previous, current)
     elapsed = current.time - previous.time
     if elapsed <= 0:
         return None
@@ -128,10 +141,38 @@ def compute_rates(previous: Sample | None, current: Sample) -> dict[str, Rates] 
     return result
 
 
+def _pool_rates(previous: Sample, current: Sample) -> dict[str, Rates] | None:
+    """Each server's rates added up, over the servers in both samples: a sum of
+    counters would drop, then leap, as a server goes down and comes back."""
+    total: dict[str, Rates] = {}
+    for address, part in current.parts.items():
+        before = previous.parts.get(address)
+        if not isinstance(part, Sample) or not isinstance(before, Sample):
+            continue
+        for name, rate in (compute_rates(before, part) or {}).items():
+            was = total.get(name, Rates(0, 0))
+            total[name] = Rates(was.put + rate.put, was.delete + rate.delete)
+    return total or None
+
+
 def take_sample(client: CliClient, only: list[str] | None) -> Sample:
     server = client.queue.stats()
     tubes = {t["name"]: t for t in tube_stats(client, only)}
     return Sample(time.monotonic(), time.time(), server, tubes)
+
+
+def take_pool_sample(servers: Servers, only: list[str] | None) -> Sample:
+    """Every server's sample, and their sums; Failure when every server is down."""
+    parts: dict[str, Sample | Exception] = {}
+    for address, result in servers.each(lambda client: take_sample(client, only)).items():
+        parts[address] = result
+    answered = {a: p for a, p in parts.items() if isinstance(p, Sample)}
+    if not answered:
+        raise servers.all_down()
+    server = cast("ServerStats", dict(sum_stats({a: p.server for a, p in answered.items()})))
+    summed = sum_tubes({a: p.tubes for a, p in answered.items()})
+    tubes = {name: cast("TubeStats", dict(total)) for name, total in summed.items()}
+    return Sample(time.monotonic(), time.time(), server, tubes, parts)
 
 
 def rows(sample: Sample, rates: Mapping[str, Rates] | None, sort: str = "name") -> list[list[Any]]:
@@ -164,20 +205,40 @@ def rows(sample: Sample, rates: Mapping[str, Rates] | None, sort: str = "name") 
 
 
 def header(sample: Sample, rates: Mapping[str, Rates] | None, address: str) -> list[str]:
-    """The summary lines above the table."""
+    """The summary lines above the table (with several servers, a line for each)."""
     s = sample.server
     overall = rates.get("") if rates is not None else None
     speed = f"put/s {overall.put:.1f}  delete/s {overall.delete:.1f}" if overall else ""
+    clock = time.strftime("%H:%M:%S", time.localtime(sample.wall))
+    if sample.parts:
+        down = sum(not isinstance(p, Sample) for p in sample.parts.values())
+        where = f"on {len(sample.parts)} servers" + (f" ({down} down)" if down else "")
+        first = f"beanstalkd {s['version']} {where}  {clock}"
+    else:
+        first = (
+            f"beanstalkd {s['version']} at {address}  up {format_duration(s['uptime'])}  {clock}"
+        )
     return [
-        f"beanstalkd {s['version']} at {address}  up {format_duration(s['uptime'])}  "
-        f"{time.strftime('%H:%M:%S', time.localtime(sample.wall))}",
+        first,
         f"connections {s['current-connections']} (workers {s['current-workers']}, "
         f"producers {s['current-producers']}, waiting {s['current-waiting']})  "
         f"tubes {s['current-tubes']}",
         f"jobs ready {s['current-jobs-ready']}  reserved {s['current-jobs-reserved']}  "
         f"delayed {s['current-jobs-delayed']}  buried {s['current-jobs-buried']}  "
         f"total {s['total-jobs']}  {speed}".rstrip(),
+        *(_server_line(a, p) for a, p in sample.parts.items()),
     ]
+
+
+def _server_line(address: str, part: Sample | Exception) -> str:
+    if not isinstance(part, Sample):
+        return f"  {address}  down: {part}"
+    s = part.server
+    return (
+        f"  {address}  ready {s['current-jobs-ready']}  reserved {s['current-jobs-reserved']}  "
+        f"delayed {s['current-jobs-delayed']}  buried {s['current-jobs-buried']}  "
+        f"total {s['total-jobs']}  up {format_duration(s['uptime'])}"
+    )
 
 
 def render_plain(
@@ -225,7 +286,26 @@ def _records(frame: int, sample: Sample, rates: Mapping[str, Rates] | None) -> l
                 "delete_per_s": None if rate is None else round(rate.delete, 3),
             }
         )
+        if sample.parts:
+            result[-1]["servers"] = {a: _tube_part(p, name) for a, p in sample.parts.items()}
     return result
+
+
+def _tube_part(part: Sample | Exception, name: str) -> dict[str, Any] | None:
+    """One server's counts of a tube in JSON: ``null`` where it has no such tube,
+    ``{"error": ...}`` where it is down."""
+    if not isinstance(part, Sample):
+        return error_row(part)
+    t = part.tubes.get(name)
+    if t is None:
+        return None
+    return {
+        "ready": t["current-jobs-ready"],
+        "reserved": t["current-jobs-reserved"],
+        "delayed": t["current-jobs-delayed"],
+        "buried": t["current-jobs-buried"],
+        "total": t["total-jobs"],
+    }
 
 
 class Keys:
@@ -354,9 +434,16 @@ def cmd_top(ctx: Context, args: argparse.Namespace) -> int:
     only: list[str] | None = args.tube or None
     live = not ctx.out.json and ctx.out.stream.isatty()
     client = ctx.client()
+    servers = Servers(ctx) if ctx.pooled else None
+
+    def sample() -> Sample:
+        if servers is not None:
+            return take_pool_sample(servers, only)
+        return take_sample(client, only)
+
     try:
         with _Screen(ctx, live, args.sort) as screen, Keys(live) as keys:
-            previous: Sample | None = take_sample(client, only)
+            previous: Sample | None = sample()
             if live and previous is not None:
                 screen.draw(0, previous, None)
             frame = 0
@@ -364,8 +451,8 @@ def cmd_top(ctx: Context, args: argparse.Namespace) -> int:
                 if keys.wait(interval) == "q":
                     break
                 try:
-                    current = take_sample(client, only)
-                except SocketError as exc:
+                    current = sample()
+                except (SocketError, Failure) as exc:  # Failure: every server down
                     if not live:
                         raise
                     # A monitor outlives a server restart: say so and keep trying.
@@ -379,5 +466,7 @@ def cmd_top(ctx: Context, args: argparse.Namespace) -> int:
         pass
     finally:
         client.close()
+        if servers is not None:
+            servers.close()
         sys.stdout.flush()
     return 0

@@ -47,7 +47,6 @@ def add_parser(subparsers: Subparsers) -> None:
         output={},
         server=False,
     )
-    p.set_defaults(several_servers=True)
     group = p.add_argument_group("servers")
     default = argparse.SUPPRESS
     group.add_argument(

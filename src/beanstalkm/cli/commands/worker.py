@@ -39,10 +39,10 @@ def add_parser(subparsers: Subparsers) -> None:
             "json": "print the counters at the end as a JSON line "
             "(the default when the output is not a terminal)"
         },
+        # --url (or $BEANSTALKD_URL) may name several servers, comma-separated: a
+        # worker on a pool, with --concurrency slots on each.
+        pool=True,
     )
-    # --url (or $BEANSTALKD_URL) may name several servers, comma-separated: a worker
-    # on a pool, with --concurrency slots on each.
-    p.set_defaults(several_servers=True)
     p.add_argument("target", metavar="MODULE:HANDLER")
     p.add_argument("-t", "--tube", action="append", metavar="TUBE", help="tube to handle")
     p.add_argument(
