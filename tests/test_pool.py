@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import beanstalkm
+from beanstalkm.servers import Placement, server_list
 from beanstalkm.testing import BeanstalkdProcess
 
 MakePool = Callable[..., beanstalkm.Pool]
@@ -185,13 +186,15 @@ def test_a_server_that_never_answers_costs_one_timeout(
 
 def test_ambiguous_puts_can_raise(make_pool: MakePool, servers: list[BeanstalkdProcess]) -> None:
     pool = make_pool(ambiguous="raise", timeout=0.5)
-    servers[0].signal(signal.SIGSTOP)
+    for server in servers:  # whichever the put goes to first
+        server.signal(signal.SIGSTOP)
     try:
         with pytest.raises(beanstalkm.SocketError, match="may have stored"):
             pool.put({"n": 1}, tube="a")
         assert pool.counters.ambiguous == 1
     finally:
-        servers[0].signal(signal.SIGCONT)
+        for server in servers:
+            server.signal(signal.SIGCONT)
 
 
 def test_commands_on_every_server(make_pool: MakePool, servers: list[BeanstalkdProcess]) -> None:
@@ -236,3 +239,9 @@ def test_pool_addresses(servers: list[BeanstalkdProcess], monkeypatch: pytest.Mo
         beanstalkm.Pool([])
     with pytest.raises(ValueError, match="not in the pool"):
         beanstalkm.Pool(urls(servers), weights={"beanstalk://127.0.0.1:1": 2})
+
+
+def test_round_robin_starts_at_a_random_server() -> None:
+    servers = server_list(["beanstalk://127.0.0.1:1", "beanstalk://127.0.0.1:2"])
+    firsts = {Placement(servers).order()[0].address for _ in range(64)}
+    assert len(firsts) == 2  # one pool per short-lived producer: they spread too

@@ -6,6 +6,7 @@ are this plus their connections.
 
 from __future__ import annotations
 
+import random
 import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -140,7 +141,9 @@ def server_list(
 class Placement:
     """Chooses the server for each put: the servers to try, in order.
 
-    - ``round-robin`` (the default): each put goes to the next server up.
+    - ``round-robin`` (the default): each put goes to the next server up, starting
+      from a server chosen at random, so that short-lived producers (a put or two
+      each, a script, a command line) spread over the servers as well.
     - ``weighted``: like round-robin, each server taking a share of the puts in
       proportion to its weight (smooth: the heavier servers' puts are spread out).
     - ``hash``: by a key given with each put (a crc32 of it): a key's jobs all go to
@@ -156,7 +159,7 @@ class Placement:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         self.servers = list(servers)
         self.strategy = strategy
-        self._next = 0
+        self._next = random.randrange(len(self.servers)) if self.servers else 0
         self._current = [0] * len(self.servers)
 
     def order(self, key: str | bytes | None = None) -> list[Server]:
