@@ -1,9 +1,7 @@
 """beanstalkm: a beanstalkd client for Python."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from .client import Client
-from .connection import Connection, Message, Pipeline, Queue
 from .constants import (
     DEFAULT_DELAY,
     DEFAULT_HOST,
@@ -15,7 +13,6 @@ from .constants import (
     DEFAULT_TUBE,
     __version__,
 )
-from .envelope import json_default
 from .errors import (
     BadFormat,
     BeanstalkmException,
@@ -45,9 +42,9 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from . import pool as pool
-    from . import servers as servers
-    from . import worker as worker
+    from .client import Client
+    from .connection import Connection, Message, Pipeline, Queue
+    from .envelope import json_default
     from .pool import Pool
     from .worker import Worker
 
@@ -96,21 +93,39 @@ __all__ = [
     "json_default",
 ]
 
-# What a producer never needs is imported on first use: `import beanstalkm` stays
-# quick for a short-lived process that only puts. `beanstalkm.worker.Retry` works as
-# well, as it did when these were imported here.
-_LAZY = {"Pool": "pool", "Worker": "worker", "pool": None, "servers": None, "worker": None}
+# The classes are imported on first use, from the modules that have them: `import
+# beanstalkm` itself costs only the constants and the errors, so that a process that
+# serves (python -m beanstalkm.server), puts a job or two, or runs a worker imports
+# what it uses and no more.
+_LAZY: Final = {
+    "Client": "client",
+    "Connection": "connection",
+    "Message": "connection",
+    "Pipeline": "connection",
+    "Queue": "connection",
+    "json_default": "envelope",
+    "Pool": "pool",
+    "Worker": "worker",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'beanstalkm' has no attribute {name!r}")
+    """A name of ``__all__`` imported on first use; or a submodule, as in
+    ``import beanstalkm`` then ``beanstalkm.worker.Retry``."""
     from importlib import import_module
 
-    module = import_module(f"{__name__}.{_LAZY[name] or name}")
-    value = module if _LAZY[name] is None else getattr(module, name)
-    globals()[name] = value
-    return value
+    where = _LAZY.get(name)
+    if where is not None:
+        value = getattr(import_module(f"{__name__}.{where}"), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("_"):
+        try:
+            return import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -448,6 +448,9 @@ def test_server_killed_mid_run_and_restarted(how: str) -> None:
                     return busy == 0 and stats["current-jobs-delayed"] == 0
 
                 wait_for(drained, timeout=30)
+                # The last deletes' replies are read with the reserves sent with them
+                # (within reserve_timeout): counted then, not before.
+                wait_for(lambda: worker.counters.processed + worker.counters.lost >= total)
             counters = worker.counters
             client.close()
         finally:

@@ -15,7 +15,7 @@ from typing import Final
 from ..base import EXIT_USAGE, Context, Failure
 from ..options import Subparsers
 
-__all__ = ["SERVE", "add_parser", "misplaced", "refuse_misplaced", "run_serve"]
+__all__ = ["SERVE", "add_parser", "misplaced", "refuse_misplaced"]
 
 SERVE: Final = "serve"
 # Options of the command line as a whole that may come before a subcommand.
@@ -65,10 +65,3 @@ def _not_first(ctx: Context, args: argparse.Namespace) -> int:
     raise Failure(
         "serve takes beanstalkd's flags and must come first: beanstalkm serve -p PORT", EXIT_USAGE
     )
-
-
-def run_serve(argv: list[str]) -> int:
-    """Run the embedded server (``beanstalkm.server``) with beanstalkd's flags."""
-    from ...server import main as serve
-
-    return serve(argv)
