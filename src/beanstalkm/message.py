@@ -8,13 +8,18 @@ operations, blocking or awaitable, written once in :mod:`beanstalkm.operations`.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from . import envelope
 from .constants import DEFAULT_DELAY, DEFAULT_PRIORITY, DEFAULT_TTR
 from .errors import InvalidMessage
+
+# A "subscribe" key with a string value that is not empty. An envelope's own can only
+# be spelled so, or with \u escapes: a job with neither names no reply tube.
+_SUBSCRIBED: Final = re.compile(rb'"subscribe"\s*:\s*"[^"]')
 
 __all__ = ["BaseMessage"]
 
@@ -236,6 +241,16 @@ class BaseMessage:
         if sender is getattr(self.connection, "sender", None):
             sender = self._sender = dict(sender)  # this message's own from now on
         return sender
+
+    @property
+    def asks_for_reply(self) -> bool:
+        """Whether the message names a tube for its reply (``subscribe``). A received
+        job's envelope is read only when its bytes may name one: a worker asks this of
+        every job, most of which ask for nothing."""
+        raw = self._raw
+        if raw is not None and b"\\u" not in raw and _SUBSCRIBED.search(raw) is None:
+            return False
+        return bool(self.subscribe)
 
     @property
     def subscribe(self) -> str | None:

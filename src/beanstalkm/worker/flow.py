@@ -25,8 +25,15 @@ from enum import Enum
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 from .. import replies
-from ..commands import COMMANDS
-from ..errors import BeanstalkmException, NotFound, ReservationLost, SocketError, TimedOut
+from ..commands import COMMANDS, check_tube
+from ..errors import (
+    BeanstalkmException,
+    InvalidArgument,
+    NotFound,
+    ReservationLost,
+    SocketError,
+    TimedOut,
+)
 from ..message import BaseMessage
 from ..operations import delete_request, put_request, reserve_request
 from ..protocol import Request
@@ -534,21 +541,23 @@ def reply_request(
     naming an impossible one gets no reply (and a warning). A body JSON cannot encode
     is answered with that error instead.
     """
-    if message.replied or not message.subscribe:
+    if message.replied or not message.asks_for_reply:
         return None
+    tube = message.subscribe or ""
     try:
-        reply = replies.reply_message(message.connection, message, body, errors)
-        try:
-            request = put_request(reply, message.subscribe)
-        except (TypeError, ValueError) as exc:
-            logger.error("job %d: cannot send its handler's reply: %s", message.uid, exc)
-            reply = replies.reply_message(
-                message.connection, message, None, [f"cannot encode the reply: {exc}"]
-            )
-            request = put_request(reply, message.subscribe)
-    except BeanstalkmException as exc:
+        check_tube(tube)
+    except InvalidArgument as exc:
         logger.warning("job %d: no reply sent: %s", message.uid, exc)
         return None
+    reply = replies.reply_message(message.connection, message, body, errors)
+    try:
+        request = put_request(reply, tube)
+    except (TypeError, ValueError) as exc:  # what the handler returned
+        logger.error("job %d: cannot send its handler's reply: %s", message.uid, exc)
+        reply = replies.reply_message(
+            message.connection, message, None, [f"cannot encode the reply: {exc}"]
+        )
+        request = put_request(reply, tube)
     message.replied = True
     return request
 
