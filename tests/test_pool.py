@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import beanstalkm
+from beanstalkm import aio
 from beanstalkm.servers import Placement, server_list
 from beanstalkm.testing import BeanstalkdProcess
 
@@ -245,3 +246,34 @@ def test_round_robin_starts_at_a_random_server() -> None:
     servers = server_list(["beanstalk://127.0.0.1:1", "beanstalk://127.0.0.1:2"])
     firsts = {Placement(servers).order()[0].address for _ in range(64)}
     assert len(firsts) == 2  # one pool per short-lived producer: they spread too
+
+
+def test_a_dropped_job_whose_delete_got_no_reply_is_still_handed_out(
+    kind: str,
+    make_pool: MakePool,
+    servers: list[BeanstalkdProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server may have deleted it: dropping it too would lose it. (When the delete
+    is never sent, ReservationLost, the job is the server's to hand out again.)"""
+    pool = make_pool(watch="cut", timeout=2)
+    with direct(servers[0]) as client:
+        client.put({"n": 1}, tube="cut")
+    cls: Any = beanstalkm.Message if kind == "sync" else aio.Message
+    delete = cls.delete
+
+    def cut(self: Any) -> None:
+        delete(self)
+        raise beanstalkm.SocketError("cut after the delete was sent")
+
+    async def acut(self: Any) -> None:
+        await delete(self)
+        raise beanstalkm.SocketError("cut after the delete was sent")
+
+    monkeypatch.setattr(cls, "delete", cut if kind == "sync" else acut)
+    message = pool.reserve(timeout=2)
+    assert message is not None
+    assert message.body == {"n": 1}
+    monkeypatch.undo()
+    assert pool.reserve(timeout=0) is None  # deleted: it does not come back
+    assert ready(servers[0], "cut") == 0

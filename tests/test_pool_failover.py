@@ -75,11 +75,13 @@ def consume(kind: str, addresses: list[str], seen: Counter[int], stop: threading
                 return
 
 
-def test_thirty_thousand_messages_spread_and_drained(
+def test_messages_spread_and_drained_by_pool_consumers(
     kind: str, durable_servers: list[BeanstalkdProcess]
 ) -> None:
+    # 30,000 go through workers on a pool in tests/worker/test_pool_worker.py; here
+    # consumers reserve from the pool itself.
     addresses = urls(durable_servers)
-    total = 30_000
+    total = 6_000
     with open_pool(kind, addresses, timeout=5) as producer:
         for start in range(0, total, 1000):
             producer.put_many([{"n": n} for n in range(start, start + 1000)], tube="load")

@@ -36,6 +36,7 @@ from .errors import (
     Draining,
     PipelineError,
     PoolError,
+    ReservationLost,
     SocketError,
     first_error,
 )
@@ -365,11 +366,16 @@ class Pool:
                     return message
                 try:
                     message.delete()
-                except SocketError:
-                    # Its server went away: the job is not ours to drop any more (the
-                    # server hands it out again, if it comes back). Reserve on.
+                except ReservationLost:
+                    # Its server went away before the delete was sent: the job is not
+                    # ours any more (the server hands it out again). Reserve on.
                     self._lost(message)
                     continue
+                except SocketError:
+                    # Sent, and no reply: the server may have deleted it. Handed out
+                    # all the same, or it could be lost; if it was not deleted, the
+                    # server hands it out again (at least once).
+                    self._lost(message)
                 return message
             now = time.monotonic()
             remaining = None if deadline is None else deadline - now

@@ -31,6 +31,7 @@ from ..errors import (
     Draining,
     PipelineError,
     PoolError,
+    ReservationLost,
     SocketError,
     first_error,
 )
@@ -348,9 +349,13 @@ class Pool:
                     return message
                 try:
                     await message.delete()
-                except SocketError:
+                except ReservationLost:  # nothing sent: the server hands it out again
                     await self._lost(message.server)
                     continue
+                except SocketError:
+                    # Sent, no reply: it may be deleted, so it is handed out (see the
+                    # blocking twin).
+                    await self._lost(message.server)
                 return message
             now = time.monotonic()
             remaining = None if deadline is None else deadline - now
