@@ -48,14 +48,14 @@ def responders(
             while not stop.is_set():
                 try:
                     message = client.reserve(timeout=0, drop=False)
+                    if message is None:
+                        time.sleep(0.005)
+                        continue
+                    answer(message)
+                    message.delete()
                 except beanstalkm.SocketError:  # its server was stopped
                     time.sleep(0.05)
                     continue
-                if message is None:
-                    time.sleep(0.005)
-                    continue
-                answer(message)
-                message.delete()
                 handled.append(message.uid)
 
     threads = [threading.Thread(target=run) for _ in range(count)]
