@@ -368,6 +368,23 @@ def test_purge_asks_once_for_every_server_and_reports_each(
     assert "tube nowhere not found" in result.stderr
 
 
+def test_purge_unwatched_on_every_server(servers: list[BeanstalkdProcess]) -> None:
+    put_raw(servers[0], "beanstalkm.reply.gone", b"late")
+    put_raw(servers[1], "beanstalkm.reply.alive", b"late", b"late")
+    with Client(*servers[1].address, watch="beanstalkm.reply.alive"):  # still waiting
+        result = run(servers, "purge", "beanstalkm.reply.*", "--unwatched", "--yes", "--json")
+        assert result.returncode == 0, result.stderr
+        done = {(r["tube"], r["server"]): r["total"] for r in records(result.stdout)}
+        assert done == {("beanstalkm.reply.gone", address(servers[0])): 1}
+        assert f"left alone, watched on {address(servers[1])}: beanstalkm.reply.alive" in (
+            result.stderr
+        )
+        result = run(servers, "--table", "purge", "beanstalkm.reply.alive", "--unwatched", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "nothing to purge: every tube named is watched\n"
+    assert ready(servers[1], "beanstalkm.reply.alive") == 2
+
+
 def test_move_within_each_server_with_one_count_for_all(servers: list[BeanstalkdProcess]) -> None:
     for server in servers:
         put_raw(server, "src", b"a", b"b")

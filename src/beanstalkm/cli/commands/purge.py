@@ -211,10 +211,15 @@ def _purge_on_pool(ctx: Context, args: argparse.Namespace, states: list[str]) ->
         tubes = servers.expand(args.tubes)
         # A tube need not be on every server: missing here is no error (given=[]).
         found = servers.answered(servers.each(lambda client: _tube_stats(client, tubes, [])))
+    named = {t["name"] for stats in found.values() for t in stats}
     if args.unwatched:
         found = {
             address: _unwatched(ctx, stats, f" on {address}") for address, stats in found.items()
         }
+        if not any(found.values()):
+            if not ctx.out.json:
+                ctx.out.write("nothing to purge: every tube named is watched")
+            return 0
     by_server = {address: _counts(stats, states) for address, stats in found.items()}
     every: dict[str, dict[str, int]] = {}
     for counts in by_server.values():
@@ -223,7 +228,7 @@ def _purge_on_pool(ctx: Context, args: argparse.Namespace, states: list[str]) ->
             for state, n in per_state.items():
                 into[state] += n
     for name in args.tubes:
-        if not is_pattern(name) and name not in every:
+        if not is_pattern(name) and name not in named:
             raise Empty(f"tube {name} not found on the servers that answered")
     if not any(sum(per_state.values()) for per_state in every.values()):
         for tube, per_state in every.items():
