@@ -15,7 +15,7 @@ import selectors
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Final
 
 from . import operations
@@ -42,25 +42,17 @@ from .errors import (
 )
 from .protocol import NEED_DATA
 from .servers import (
-    Placement,
-    PoolCounters,
+    AMBIGUOUS,
+    PoolBase,
     PoolList,
     PoolResult,
     Reserving,
     Server,
-    ambiguous_put,
-    put_failed,
-    server_list,
     sum_stats,
 )
-from .urls import ENV_VAR
 
 __all__ = ["AMBIGUOUS", "Pool"]
 
-#: What a pool does with a put whose reply never came (the job may exist where it was
-#: sent): ``"retry"`` puts it on another server (at least once: it may then exist
-#: twice), ``"raise"`` raises the SocketError.
-AMBIGUOUS: Final = ("retry", "raise")
 # Longest a reserve stays in flight on a server: a job reserved for a consumer that
 # stopped asking waits for it no longer than this (the next call hands it out).
 _HOLD: Final = 1
@@ -68,7 +60,7 @@ _RESERVE_WITH_TIMEOUT: Final = COMMANDS["reserve_with_timeout"]
 _KICK: Final = COMMANDS["kick"]
 
 
-class Pool:
+class Pool(PoolBase[Client]):
     """Several beanstalkd servers used as one queue.
 
     :param servers: the servers: a list of URLs or ``(host, port)`` pairs, or one string
@@ -96,75 +88,12 @@ class Pool:
         ambiguous: str = "retry",
         **client_options: Any,
     ) -> None:
-        if ambiguous not in AMBIGUOUS:
-            raise ValueError(f"ambiguous must be one of {', '.join(AMBIGUOUS)}, got {ambiguous!r}")
-        self.servers: list[Server] = server_list(servers, weights)
-        self.placement = Placement(self.servers, strategy)
-        self.ambiguous = ambiguous
-        self._options = client_options
-        # Each server: a connection for puts and commands, and one for reserves.
-        self._producers: dict[str, Client] = {}
-        self._consumers: dict[str, Client] = {}
-        self._reserving = Reserving(self.servers)
+        super().__init__(
+            servers, strategy=strategy, weights=weights, ambiguous=ambiguous, **client_options
+        )
         self._selector: selectors.BaseSelector | None = None
-        self._failovers = 0
-        self._ambiguous_puts = 0
         # Fail at once on bad options (a bad tube name, say), not at the first call.
         self._make(self.servers[0], consumer=True).close()
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> Pool:
-        """A pool of the servers in ``$BEANSTALKD_URL`` (comma-separated)."""
-        import os
-
-        value = os.environ.get(ENV_VAR)
-        if not value:
-            raise ValueError(f"${ENV_VAR} is not set")
-        return cls(value, **kwargs)
-
-    # -- connections --
-
-    def _make(self, server: Server, consumer: bool) -> Client:
-        options = dict(self._options)
-        if not consumer:
-            options.pop("watch", None)
-        return self.client_class(server.host, server.port, **options)
-
-    def _producer(self, server: Server) -> Client:
-        client = self._producers.get(server.address)
-        if client is None:
-            client = self._producers[server.address] = self._make(server, consumer=False)
-        return client
-
-    def _consumer(self, server: Server) -> Client:
-        client = self._consumers.get(server.address)
-        if client is None:
-            client = self._consumers[server.address] = self._make(server, consumer=True)
-        return client
-
-    def server(self, address: str) -> Client:
-        """The connection to one server of the pool (``host:port``, as in
-        ``message.server``), for what names a job by id: ids are per server."""
-        for server in self.servers:
-            if server.address == address:
-                return self._producer(server)
-        raise KeyError(f"{address} is not in the pool ({', '.join(self.addresses)})")
-
-    @property
-    def addresses(self) -> list[str]:
-        """The servers' addresses, in the pool's order."""
-        return [server.address for server in self.servers]
-
-    @property
-    def client_options(self) -> Mapping[str, Any]:
-        """The options each server's connection is made with (``timeout``, ``watch``...),
-        read-only: what a worker on this pool takes its socket timeout from."""
-        return MappingProxyType(self._options)
-
-    @property
-    def counters(self) -> PoolCounters:
-        """Puts per server, failovers, puts without a reply, servers down now."""
-        return PoolCounters(self.servers, self._failovers, self._ambiguous_puts)
 
     def close(self) -> None:
         """Close every connection (the servers release whatever this pool reserved)."""
@@ -185,11 +114,6 @@ class Pool:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        up = sum(server.up() for server in self.servers)
-        servers = ", ".join(self.addresses)
-        return f"<beanstalkm.Pool {up} of {len(self.servers)} servers up: {servers}>"
 
     # -- putting --
 
@@ -263,21 +187,6 @@ class Pool:
             self._placed(server, attempt)
             return reply
         raise SocketError("no server of the pool took the request: " + "; ".join(errors))
-
-    def _put_failed(self, server: Server, exc: Exception, errors: list[str]) -> None:
-        """A put failed on ``server``: note it for the next server, or raise."""
-        ambiguous = ambiguous_put(exc)
-        if ambiguous:
-            self._ambiguous_puts += 1
-        if not put_failed(server, exc, self.ambiguous):
-            raise exc
-        errors.append(f"{server.address}: {exc}")
-
-    def _placed(self, server: Server, attempt: int) -> None:
-        server.succeeded()
-        server.puts += 1
-        if attempt:
-            self._failovers += 1
 
     def put_many(
         self,

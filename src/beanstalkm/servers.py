@@ -1,23 +1,29 @@
 """What a pool of beanstalkd servers decides, without I/O: which server a put goes to,
 which servers are down and when to try them again, whose job is handed out next, and
-how the servers' stats add up. :class:`beanstalkm.Pool` and :class:`beanstalkm.aio.Pool`
-are this plus their connections.
+how the servers' stats add up; and :class:`PoolBase`, the part of
+:class:`beanstalkm.Pool` and :class:`beanstalkm.aio.Pool` that does no I/O (their
+servers, options, connections by server, counters). The pools are this plus how they
+wait.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final, Generic, TypeVar
 
 from .errors import CannotConnect, CommandFailed, Draining, SocketError
-from .urls import format_address, parse_url
+from .urls import ENV_VAR, format_address, parse_url
 
 __all__ = [
+    "AMBIGUOUS",
     "STRATEGIES",
     "Placement",
+    "PoolBase",
     "PoolCounters",
     "PoolList",
     "PoolResult",
@@ -30,6 +36,10 @@ __all__ = [
 
 #: How puts are spread over the servers.
 STRATEGIES: Final = ("round-robin", "hash", "weighted")
+#: What a pool does with a put whose reply never came (the job may exist where it was
+#: sent): ``"retry"`` puts it on another server (at least once: it may then exist
+#: twice), ``"raise"`` raises the SocketError.
+AMBIGUOUS: Final = ("retry", "raise")
 # Waits before a server that failed is tried again: 0.5 s doubling up to 5 s.
 _RETRY_FIRST: Final = 0.5
 _RETRY_MAX: Final = 5.0
@@ -390,3 +400,113 @@ class Reserving:
         """Seconds until the first server that is down may be tried again."""
         waits = [server.retry_in for server in self.servers if server.down]
         return min(waits) if waits else 0.0
+
+
+_C = TypeVar("_C")
+_P = TypeVar("_P", bound="PoolBase[Any]")
+
+
+class PoolBase(Generic[_C]):
+    """What both pools are, besides waiting: their servers, placement and options, a
+    connection for puts and one for reserves on each server (made when first needed),
+    and their counters. See :class:`beanstalkm.Pool` for the arguments."""
+
+    #: Makes a server's connection: the pool's client class.
+    client_class: Callable[..., _C]
+    _kind = "beanstalkm.Pool"
+
+    def __init__(
+        self,
+        servers: str | Iterable[str | tuple[str, int]],
+        *,
+        strategy: str = "round-robin",
+        weights: Mapping[str, int] | None = None,
+        ambiguous: str = "retry",
+        **client_options: Any,
+    ) -> None:
+        if ambiguous not in AMBIGUOUS:
+            raise ValueError(f"ambiguous must be one of {', '.join(AMBIGUOUS)}, got {ambiguous!r}")
+        self.servers: list[Server] = server_list(servers, weights)
+        self.placement = Placement(self.servers, strategy)
+        self.ambiguous = ambiguous
+        self._options = client_options
+        # Each server: a connection for puts and commands, and one for reserves.
+        self._producers: dict[str, _C] = {}
+        self._consumers: dict[str, _C] = {}
+        self._reserving = Reserving(self.servers)
+        self._failovers = 0
+        self._ambiguous_puts = 0
+
+    @classmethod
+    def from_env(cls: type[_P], **kwargs: Any) -> _P:
+        """A pool of the servers in ``$BEANSTALKD_URL`` (comma-separated)."""
+        value = os.environ.get(ENV_VAR)
+        if not value:
+            raise ValueError(f"${ENV_VAR} is not set")
+        return cls(value, **kwargs)
+
+    # -- connections --
+
+    def _make(self, server: Server, consumer: bool) -> _C:
+        options = dict(self._options)
+        if not consumer:
+            options.pop("watch", None)
+        return self.client_class(server.host, server.port, **options)
+
+    def _producer(self, server: Server) -> _C:
+        client = self._producers.get(server.address)
+        if client is None:
+            client = self._producers[server.address] = self._make(server, consumer=False)
+        return client
+
+    def _consumer(self, server: Server) -> _C:
+        client = self._consumers.get(server.address)
+        if client is None:
+            client = self._consumers[server.address] = self._make(server, consumer=True)
+        return client
+
+    def server(self, address: str) -> _C:
+        """The connection to one server of the pool (``host:port``, as in
+        ``message.server``), for what names a job by id: ids are per server."""
+        for server in self.servers:
+            if server.address == address:
+                return self._producer(server)
+        raise KeyError(f"{address} is not in the pool ({', '.join(self.addresses)})")
+
+    @property
+    def addresses(self) -> list[str]:
+        """The servers' addresses, in the pool's order."""
+        return [server.address for server in self.servers]
+
+    @property
+    def client_options(self) -> Mapping[str, Any]:
+        """The options each server's connection is made with (``timeout``, ``watch``...),
+        read-only: what a worker on this pool takes its socket timeout from."""
+        return MappingProxyType(self._options)
+
+    @property
+    def counters(self) -> PoolCounters:
+        """Puts per server, failovers, puts without a reply, servers down now."""
+        return PoolCounters(self.servers, self._failovers, self._ambiguous_puts)
+
+    def __repr__(self) -> str:
+        up = sum(server.up() for server in self.servers)
+        servers = ", ".join(self.addresses)
+        return f"<{self._kind} {up} of {len(self.servers)} servers up: {servers}>"
+
+    # -- putting --
+
+    def _put_failed(self, server: Server, exc: Exception, errors: list[str]) -> None:
+        """A put failed on ``server``: note it for the next server, or raise."""
+        if ambiguous_put(exc):
+            self._ambiguous_puts += 1
+        if not put_failed(server, exc, self.ambiguous):
+            raise exc
+        errors.append(f"{server.address}: {exc}")
+
+    def _placed(self, server: Server, attempt: int) -> None:
+        """A put landed on ``server`` (its ``attempt``-th choice)."""
+        server.succeeded()
+        server.puts += 1
+        if attempt:
+            self._failovers += 1

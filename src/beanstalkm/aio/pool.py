@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Final
 
 from .. import operations
@@ -36,35 +36,30 @@ from ..errors import (
     first_error,
 )
 from ..servers import (
-    Placement,
-    PoolCounters,
+    PoolBase,
     PoolList,
     PoolResult,
     Reserving,
     Server,
-    ambiguous_put,
-    put_failed,
-    server_list,
     sum_stats,
 )
-from ..urls import ENV_VAR
 from .client import Client
 from .connection import Message
 
 __all__ = ["Pool"]
 
-_AMBIGUOUS: Final = ("retry", "raise")
 # Longest a reserve stays in flight on a server (see beanstalkm.pool).
 _HOLD: Final = 1
 _RESERVE_WITH_TIMEOUT: Final = COMMANDS["reserve_with_timeout"]
 _KICK: Final = COMMANDS["kick"]
 
 
-class Pool:
+class Pool(PoolBase[Client]):
     """Several beanstalkd servers used as one queue, for asyncio; see
     :class:`beanstalkm.Pool` for the arguments and behaviour."""
 
     client_class: type[Client] = Client
+    _kind = "beanstalkm.aio.Pool"
 
     def __init__(
         self,
@@ -75,73 +70,12 @@ class Pool:
         ambiguous: str = "retry",
         **client_options: Any,
     ) -> None:
-        if ambiguous not in _AMBIGUOUS:
-            raise ValueError(f"ambiguous must be one of {', '.join(_AMBIGUOUS)}, got {ambiguous!r}")
-        self.servers: list[Server] = server_list(servers, weights)
-        self.placement = Placement(self.servers, strategy)
-        self.ambiguous = ambiguous
-        self._options = client_options
-        self._producers: dict[str, Client] = {}
-        self._consumers: dict[str, Client] = {}
-        self._reserving = Reserving(self.servers)
+        super().__init__(
+            servers, strategy=strategy, weights=weights, ambiguous=ambiguous, **client_options
+        )
         # The futures of the reserves in flight, by server address.
         self._pending: dict[str, asyncio.Future[Any]] = {}
-        self._failovers = 0
-        self._ambiguous_puts = 0
         self._make(self.servers[0], consumer=True)  # bad options fail here, at once
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> Pool:
-        """A pool of the servers in ``$BEANSTALKD_URL`` (comma-separated)."""
-        import os
-
-        value = os.environ.get(ENV_VAR)
-        if not value:
-            raise ValueError(f"${ENV_VAR} is not set")
-        return cls(value, **kwargs)
-
-    # -- connections --
-
-    def _make(self, server: Server, consumer: bool) -> Client:
-        options = dict(self._options)
-        if not consumer:
-            options.pop("watch", None)
-        return self.client_class(server.host, server.port, **options)
-
-    def _producer(self, server: Server) -> Client:
-        client = self._producers.get(server.address)
-        if client is None:
-            client = self._producers[server.address] = self._make(server, consumer=False)
-        return client
-
-    def _consumer(self, server: Server) -> Client:
-        client = self._consumers.get(server.address)
-        if client is None:
-            client = self._consumers[server.address] = self._make(server, consumer=True)
-        return client
-
-    def server(self, address: str) -> Client:
-        """The connection to one server of the pool, for what names a job by id."""
-        for server in self.servers:
-            if server.address == address:
-                return self._producer(server)
-        raise KeyError(f"{address} is not in the pool ({', '.join(self.addresses)})")
-
-    @property
-    def addresses(self) -> list[str]:
-        """The servers' addresses, in the pool's order."""
-        return [server.address for server in self.servers]
-
-    @property
-    def client_options(self) -> Mapping[str, Any]:
-        """The options each server's connection is made with (``timeout``, ``watch``...),
-        read-only: what a worker on this pool takes its socket timeout from."""
-        return MappingProxyType(self._options)
-
-    @property
-    def counters(self) -> PoolCounters:
-        """Puts per server, failovers, puts without a reply, servers down now."""
-        return PoolCounters(self.servers, self._failovers, self._ambiguous_puts)
 
     async def close(self) -> None:
         """Close every connection (the servers release whatever this pool reserved)."""
@@ -163,11 +97,6 @@ class Pool:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        up = sum(server.up() for server in self.servers)
-        servers = ", ".join(self.addresses)
-        return f"<beanstalkm.aio.Pool {up} of {len(self.servers)} servers up: {servers}>"
 
     # -- putting --
 
@@ -238,21 +167,6 @@ class Pool:
             self._placed(server, attempt)
             return reply
         raise SocketError("no server of the pool took the request: " + "; ".join(errors))
-
-    def _put_failed(self, server: Server, exc: Exception, errors: list[str]) -> None:
-        """A put failed on ``server``: note it for the next server, or raise."""
-        ambiguous = ambiguous_put(exc)
-        if ambiguous:
-            self._ambiguous_puts += 1
-        if not put_failed(server, exc, self.ambiguous):
-            raise exc
-        errors.append(f"{server.address}: {exc}")
-
-    def _placed(self, server: Server, attempt: int) -> None:
-        server.succeeded()
-        server.puts += 1
-        if attempt:
-            self._failovers += 1
 
     async def put_many(
         self,
