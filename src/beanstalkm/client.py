@@ -176,7 +176,7 @@ class Client(BaseClient[Message], Connection):
         second connection, opened on the first request.
         """
         requester = self._requester()
-        message = requester.request_message(
+        message = requester.ids.request(
             self, body, sender, channel, priority=priority, delay=delay, ttr=ttr
         )
         return requester.request(message, tube, timeout)
@@ -221,17 +221,6 @@ class _Replies:
         )
         # The reply last handed out, deleted with the next request (or on close).
         self._done: int | None = None
-
-    def request_message(
-        self,
-        client: Client,
-        body: Any,
-        sender: dict[str, Any] | None,
-        channel: str | None,
-        **job: Any,
-    ) -> Message:
-        sender = {**(sender or {}), replies.REQUEST_ID: self.ids.next()}
-        return client(body, self.ids.tube, sender, channel, **job)
 
     def request(self, message: Message, tube: str, timeout: float) -> Message:
         """Put the request ``message`` and wait for its reply. Until it is put,

@@ -174,7 +174,7 @@ class Pool(PoolBase[Client]):
         for attempt, server in enumerate(self.placement.order(key)):
             client = self._producer(server)
             requester = client._requester()
-            message = requester.request_message(
+            message = requester.ids.request(
                 client, body, sender, channel, priority=priority, delay=delay, ttr=ttr
             )
             try:

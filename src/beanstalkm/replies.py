@@ -75,6 +75,14 @@ class RequestIds:
         """A new request id."""
         return self._prefix + str(next(self._counter))
 
+    def request(
+        self, client: Any, body: Any, sender: dict[str, Any] | None, channel: str | None, **job: Any
+    ) -> Any:
+        """A request made by ``client`` (not sent): ``subscribe`` is this reply tube, and
+        ``sender`` carries a new request id beside the caller's fields."""
+        sender = {**(sender or {}), REQUEST_ID: self.next()}
+        return client(body, self.tube, sender, channel, **job)
+
 
 def request_id(message: BaseMessage) -> str | None:
     """The id of the request ``message`` is, if it carries one (as text)."""

@@ -139,7 +139,7 @@ class Client(BaseClient[Message], Connection):
         the fraction of a second here. Cancelling one request leaves the others be.
         """
         requester = self._requester()
-        message = requester.request_message(
+        message = requester.ids.request(
             self, body, sender, channel, priority=priority, delay=delay, ttr=ttr
         )
         return await requester.request(message, tube, timeout)
@@ -182,17 +182,6 @@ class _Replies:
         )
         self._waiting: dict[str, asyncio.Future[Message]] = {}
         self._reader: asyncio.Task[None] | None = None
-
-    def request_message(
-        self,
-        client: Client,
-        body: Any,
-        sender: dict[str, Any] | None,
-        channel: str | None,
-        **job: Any,
-    ) -> Message:
-        sender = {**(sender or {}), replies.REQUEST_ID: self.ids.next()}
-        return client(body, self.ids.tube, sender, channel, **job)
 
     async def request(self, message: Message, tube: str, timeout: float) -> Message:
         """Put the request ``message`` (on its client's connection) and wait for its
